@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""One entry point for a fresh checkout: ``python3 dev.py demo`` or ``python3 dev.py test``.
+
+Needs only Python 3.11+ and git. It creates ``.venv`` (once), installs the locked dependencies
+(``requirements.lock``, hash-checked) and whitelabel itself in editable mode, then runs:
+
+* ``demo [args]``  - ``whitelabel demo`` on the embedded PostgreSQL (no database to install);
+* ``test [args]``  - the whole test suite (embedded PostgreSQL unless ``DATABASE_URL`` is set);
+* ``lint``         - ruff and mypy --strict, as CI runs them;
+* ``run CMD ...``  - any command inside the environment (``python3 dev.py run whitelabel --help``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+LOCK = ROOT / "requirements.lock"
+STAMP = VENV / ".whitelabel-installed"
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in (LOCK, ROOT / "pyproject.toml"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_env() -> None:
+    """Create the virtual environment and install the locked dependencies when they changed."""
+    if sys.version_info < (3, 11):
+        sys.exit("whitelabel needs Python 3.11 or newer")
+    if not (BIN / "python").exists():
+        print("creating .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    if STAMP.exists() and STAMP.read_text() == _fingerprint():
+        return
+    pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+    print("installing locked dependencies ...", flush=True)
+    subprocess.run([*pip, "install", "--require-hashes", "-r", str(LOCK)], check=True)
+    subprocess.run([*pip, "install", "--no-deps", "-e", str(ROOT)], check=True)
+    STAMP.write_text(_fingerprint())
+
+
+def run(*command: str) -> int:
+    """Run ``command`` with the environment's ``bin`` first on PATH."""
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("PYTHONHOME", None)
+    return subprocess.run(command, cwd=ROOT, env=env).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    ensure_env()
+    task, rest = argv[0], argv[1:]
+    if task == "demo":
+        return run(str(BIN / "whitelabel"), "demo", *rest)
+    if task == "test":
+        return run(str(BIN / "python"), "-m", "pytest", *rest)
+    if task == "lint":
+        return run(str(BIN / "ruff"), "check", ".") or run(str(BIN / "mypy"))
+    if task == "run":
+        return run(*rest)
+    print(f"unknown task {task!r}; see: python3 dev.py --help", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

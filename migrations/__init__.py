@@ -1,0 +1,1 @@
+"""Alembic environment and the two version streams: ``platform/`` and ``tenant/``."""

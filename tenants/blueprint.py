@@ -1,0 +1,172 @@
+"""Clone the template schema: read its catalog once, replay the DDL into each new tenant schema.
+
+``db upgrade`` keeps the template schema (``tenant_template``) at the tenant stream's head and
+stores its *blueprint*: the ordered DDL that recreates it, written with unqualified names. Creating
+a tenant is then one transaction: ``CREATE SCHEMA``, ``SET LOCAL search_path``, the blueprint as one
+multi-statement round trip, and the version row. No migration is replayed.
+
+The blueprint covers what tenant migrations create: enum types, tables (columns, types, defaults,
+identity and generated columns, collations), every constraint, every index and the rows of
+``alembic_version``. Anything else in the template (views, functions, triggers, standalone
+sequences, domains, partitioned or unlogged tables) makes :func:`read_blueprint` raise
+:class:`UnsupportedTemplate` so that the gap is fixed here rather than cloned wrongly; the catalog
+comparison test (tests/integration/test_template_clone.py) guards the equivalence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from migrations.runner import set_local_search_path
+
+__all__ = ["TEMPLATE_SCHEMA", "UnsupportedTemplate", "read_blueprint"]
+
+TEMPLATE_SCHEMA = "tenant_template"
+
+
+class UnsupportedTemplate(RuntimeError):
+    """The template holds an object kind the blueprint cannot reproduce exactly."""
+
+
+def _rows(conn: Connection, query: str, **params: Any) -> list[Any]:
+    return list(conn.execute(text(query), params).all())
+
+
+_UNSUPPORTED = """
+SELECT 'relation ' || c.relname::text || ' of kind ' || c.relkind::text
+  FROM pg_class c
+ WHERE c.relnamespace = CAST(:schema AS regnamespace)
+   AND (c.relkind NOT IN ('r', 'i', 'S') OR c.relpersistence <> 'p')
+UNION ALL
+SELECT 'sequence ' || c.relname || ' (only identity sequences are cloned)'
+  FROM pg_class c
+ WHERE c.relnamespace = CAST(:schema AS regnamespace) AND c.relkind = 'S'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'i')
+UNION ALL
+SELECT 'function ' || p.proname FROM pg_proc p WHERE p.pronamespace = CAST(:schema AS regnamespace)
+UNION ALL
+SELECT 'trigger ' || t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+ WHERE c.relnamespace = CAST(:schema AS regnamespace) AND NOT t.tgisinternal
+UNION ALL
+SELECT 'type ' || t.typname FROM pg_type t
+ WHERE t.typnamespace = CAST(:schema AS regnamespace) AND t.typtype NOT IN ('e', 'c', 'b')
+UNION ALL
+SELECT 'column default using a sequence in ' || c.relname FROM pg_attrdef a
+  JOIN pg_class c ON c.oid = a.adrelid
+ WHERE c.relnamespace = CAST(:schema AS regnamespace)
+   AND pg_get_expr(a.adbin, a.adrelid) LIKE 'nextval(%'
+"""
+
+_ENUMS = """
+SELECT t.typname AS name,
+       array_agg(quote_literal(e.enumlabel) ORDER BY e.enumsortorder) AS labels
+  FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
+ WHERE t.typnamespace = CAST(:schema AS regnamespace)
+ GROUP BY t.typname ORDER BY t.typname
+"""
+
+_TABLES = """
+SELECT c.oid, c.relname FROM pg_class c
+ WHERE c.relnamespace = CAST(:schema AS regnamespace) AND c.relkind = 'r'
+ ORDER BY c.relname
+"""
+
+_COLUMNS = """
+SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull,
+       a.attidentity, a.attgenerated, pg_get_expr(d.adbin, d.adrelid) AS default_expr,
+       CASE WHEN a.attcollation <> t.typcollation THEN co.collname END AS collation
+  FROM pg_attribute a
+  JOIN pg_type t ON t.oid = a.atttypid
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+  LEFT JOIN pg_collation co ON co.oid = a.attcollation
+ WHERE a.attrelid = :oid AND a.attnum > 0 AND NOT a.attisdropped
+ ORDER BY a.attnum
+"""
+
+_CONSTRAINTS = """
+SELECT con.conname, con.contype, pg_get_constraintdef(con.oid) AS definition, c.relname
+  FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+ WHERE c.relnamespace = CAST(:schema AS regnamespace) AND con.contype IN ('p', 'u', 'c', 'x', 'f')
+ ORDER BY CASE con.contype WHEN 'f' THEN 1 ELSE 0 END, c.relname, con.conname
+"""
+
+_INDEXES = """
+SELECT i.relname AS name, c.relname AS table_name, ix.indisunique AS is_unique,
+       pg_get_indexdef(ix.indexrelid) AS definition,
+       quote_ident(:schema) || '.' || quote_ident(c.relname) AS qualified_table
+  FROM pg_index ix
+  JOIN pg_class i ON i.oid = ix.indexrelid
+  JOIN pg_class c ON c.oid = ix.indrelid
+ WHERE c.relnamespace = CAST(:schema AS regnamespace)
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = ix.indexrelid
+                   AND con.conrelid = ix.indrelid)
+ ORDER BY c.relname, i.relname
+"""
+
+
+def _quote(conn: Connection, name: str) -> str:
+    return str(conn.execute(text("SELECT quote_ident(:n)"), {"n": name}).scalar_one())
+
+
+def _column_sql(conn: Connection, col: Any) -> str:
+    parts = [_quote(conn, col.attname), col.type]
+    if col.collation:
+        parts.append(f"COLLATE {_quote(conn, col.collation)}")
+    if col.attgenerated == "s":
+        parts.append(f"GENERATED ALWAYS AS ({col.default_expr}) STORED")
+    elif col.default_expr is not None:
+        parts.append(f"DEFAULT {col.default_expr}")
+    if col.attidentity == "a":
+        parts.append("GENERATED ALWAYS AS IDENTITY")
+    elif col.attidentity == "d":
+        parts.append("GENERATED BY DEFAULT AS IDENTITY")
+    if col.attnotnull:
+        parts.append("NOT NULL")
+    return " ".join(parts)
+
+
+def _index_sql(conn: Connection, idx: Any) -> str:
+    unique = "UNIQUE " if idx.is_unique else ""
+    prefix = f"CREATE {unique}INDEX {_quote(conn, idx.name)} ON {idx.qualified_table} "
+    if not idx.definition.startswith(prefix):
+        raise UnsupportedTemplate(f"index {idx.name} has an unexpected definition")
+    rest = idx.definition[len(prefix) :]
+    return f"CREATE {unique}INDEX {_quote(conn, idx.name)} ON {_quote(conn, idx.table_name)} {rest}"
+
+
+def read_blueprint(conn: Connection, schema: str = TEMPLATE_SCHEMA) -> list[str]:
+    """The DDL and version rows that recreate ``schema``, with unqualified names.
+
+    Runs inside the caller's transaction (it sets a transaction-local ``search_path`` so that the
+    catalog functions print names unqualified).
+
+    Raises:
+        UnsupportedTemplate: the template holds objects the blueprint cannot reproduce.
+    """
+    problems = [row[0] for row in _rows(conn, _UNSUPPORTED, schema=schema)]
+    if problems:
+        raise UnsupportedTemplate("the template schema holds: " + "; ".join(problems))
+    set_local_search_path(conn, schema)
+    statements: list[str] = []
+    for enum in _rows(conn, _ENUMS, schema=schema):
+        statements.append(
+            f"CREATE TYPE {_quote(conn, enum.name)} AS ENUM ({', '.join(enum.labels)})"
+        )
+    for table in _rows(conn, _TABLES, schema=schema):
+        columns = ", ".join(_column_sql(conn, col) for col in _rows(conn, _COLUMNS, oid=table.oid))
+        statements.append(f"CREATE TABLE {_quote(conn, table.relname)} ({columns})")
+    for con in _rows(conn, _CONSTRAINTS, schema=schema):
+        statements.append(
+            f"ALTER TABLE {_quote(conn, con.relname)} "
+            f"ADD CONSTRAINT {_quote(conn, con.conname)} {con.definition}"
+        )
+    for idx in _rows(conn, _INDEXES, schema=schema):
+        statements.append(_index_sql(conn, idx))
+    versions = _rows(conn, "SELECT version_num FROM alembic_version ORDER BY version_num")
+    for version in versions:
+        literal = conn.execute(text("SELECT quote_literal(:v)"), {"v": version[0]}).scalar_one()
+        # quote_literal made the value safe; it is our own revision id in any case
+        statements.append(f"INSERT INTO alembic_version (version_num) VALUES ({literal})")  # noqa: S608
+    return statements

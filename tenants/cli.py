@@ -1,0 +1,246 @@
+"""Commands: ``tenants ...``, ``domains ...`` and ``db upgrade|status``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tenants.fleet import fleet_status, upgrade_fleet
+from tenants.schemas import TenantView
+from whitelabel.cli import get_runtime
+
+__all__ = ["db_group", "domains_group", "tenants_group"]
+
+console = Console(stderr=True)
+
+
+def _print_tenant(view: TenantView, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(view.to_dict(), indent=2))
+        return
+    click.echo(f"{view.slug}  {view.name}  [{view.status}]")
+    click.echo(f"  id       {view.id}")
+    click.echo(
+        f"  schema   {view.schema_name}  revision {view.schema_revision} ({view.schema_status})"
+    )
+    for d in view.domains:
+        flags = ", ".join(
+            f for f, on in (("primary", d.is_primary), ("verified", d.verified)) if on
+        )
+        click.echo(f"  host     {d.hostname}  {d.kind}{'  ' + flags if flags else ''}")
+
+
+@click.group("tenants")
+def tenants_group() -> None:
+    """Create and manage tenants."""
+
+
+@tenants_group.command("create")
+@click.argument("slug")
+@click.option("--name", required=True, help="Display name of the tenant's app.")
+@click.option("--domain", "domains", multiple=True, help="A custom hostname (repeatable).")
+@click.option("--theme", default="default", show_default=True, help="Base theme.")
+@click.option("--admin-email", default=None, help="First owner (accounts module).")
+@click.option("--json", "as_json", is_flag=True, help="Print the tenant as JSON.")
+@click.pass_context
+def create(
+    ctx: click.Context,
+    slug: str,
+    name: str,
+    domains: tuple[str, ...],
+    theme: str,
+    admin_email: str | None,
+    as_json: bool,
+) -> None:
+    """Create tenant SLUG: schema from the template, hosts, routing. Idempotent."""
+    if admin_email is not None:
+        raise click.UsageError(
+            "--admin-email needs the accounts module, which is not installed yet"
+        )
+    view, created = get_runtime(ctx).tenants.create(slug, name, domains=domains, theme=theme)
+    if not as_json:
+        click.echo("created" if created else "already exists (nothing changed)", err=True)
+    _print_tenant(view, as_json)
+
+
+@tenants_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one array).")
+@click.option(
+    "--all", "include_deleted", is_flag=True, help="Include deleted (not purged) tenants."
+)
+@click.pass_context
+def list_(ctx: click.Context, as_json: bool, include_deleted: bool) -> None:
+    """List tenants."""
+    views = get_runtime(ctx).tenants.list(include_deleted=include_deleted)
+    if as_json:
+        click.echo(json.dumps([v.to_dict() for v in views], indent=2))
+        return
+    table = Table("slug", "name", "status", "primary host", "schema revision")
+    for v in views:
+        table.add_row(
+            v.slug,
+            v.name,
+            v.status,
+            v.primary_host or "-",
+            f"{v.schema_revision} ({v.schema_status})",
+        )
+    Console().print(table)
+
+
+@tenants_group.command("show")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show(ctx: click.Context, slug: str, as_json: bool) -> None:
+    """Show one tenant."""
+    _print_tenant(get_runtime(ctx).tenants.get(slug), as_json)
+
+
+def _status_command(name: str, doc: str) -> None:
+    @tenants_group.command(name, help=doc)
+    @click.argument("slug")
+    @click.pass_context
+    def command(ctx: click.Context, slug: str) -> None:
+        view = getattr(get_runtime(ctx).tenants, name)(slug)
+        click.echo(f"{view.slug}: {view.status}")
+
+
+_status_command("suspend", "Stop serving SLUG (its hosts answer 503). Idempotent.")
+_status_command("resume", "Serve a suspended SLUG again. Idempotent.")
+_status_command("delete", "Soft-delete SLUG: its hosts answer 404 at once; data kept until purge.")
+
+
+@tenants_group.command("purge")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def purge(ctx: click.Context, slug: str, yes: bool) -> None:
+    """Drop a deleted tenant's schema for good and free its slug and hosts."""
+    runtime = get_runtime(ctx)
+    view = runtime.tenants.get(slug)
+    if not yes:
+        click.confirm(
+            f"Drop schema {view.schema_name} of {slug!r} and all its data for good?", abort=True
+        )
+    runtime.tenants.purge(slug)
+    click.echo(f"{slug}: purged")
+
+
+@click.group("domains")
+def domains_group() -> None:
+    """Add and remove a tenant's custom hostnames."""
+
+
+@domains_group.command("add")
+@click.argument("slug")
+@click.argument("host")
+@click.option("--primary", is_flag=True, help="Make it the tenant's primary host.")
+@click.pass_context
+def domains_add(ctx: click.Context, slug: str, host: str, primary: bool) -> None:
+    """Route HOST to tenant SLUG. Idempotent."""
+    _print_tenant(get_runtime(ctx).tenants.add_domain(slug, host, primary=primary), False)
+
+
+@domains_group.command("remove")
+@click.argument("slug")
+@click.argument("host")
+@click.pass_context
+def domains_remove(ctx: click.Context, slug: str, host: str) -> None:
+    """Stop routing HOST to tenant SLUG. Idempotent."""
+    _print_tenant(get_runtime(ctx).tenants.remove_domain(slug, host), False)
+
+
+@click.group("db")
+def db_group() -> None:
+    """Migrate and inspect the platform schema and the fleet of tenant schemas."""
+
+
+@db_group.command("upgrade")
+@click.option("--tenant", "slug", default=None, help="Only this tenant.")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--dry-run", is_flag=True, help="Show what would be migrated; change nothing.")
+@click.pass_context
+def upgrade(ctx: click.Context, slug: str | None, concurrency: int, dry_run: bool) -> None:
+    """Platform schema, template, then every tenant schema behind head. Resumable."""
+    runtime = get_runtime(ctx)
+    columns = (
+        TextColumn("[bold]tenants"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("tenants", total=None, failed=0)
+        failed = 0
+
+        def on_start(total: int) -> None:
+            progress.update(task, total=total)
+
+        def on_progress(slug_: str, ok: bool) -> None:
+            nonlocal failed
+            failed += 0 if ok else 1
+            progress.update(task, advance=1, failed=failed)
+
+        report = upgrade_fleet(
+            runtime.db.sync_engine,
+            slug=slug,
+            concurrency=concurrency,
+            dry_run=dry_run,
+            on_start=on_start,
+            on_progress=on_progress,
+        )
+        if not report.pending:
+            progress.update(task, total=0)
+    if dry_run:
+        click.echo(
+            f"platform at {report.platform_revision or 'nothing (not created)'}; "
+            f"tenant head {report.head}"
+        )
+        click.echo(
+            f"{len(report.pending)} tenant schema(s) would be upgraded"
+            + (": " + ", ".join(report.pending) if report.pending else "")
+        )
+        return
+    click.echo(
+        f"platform at {report.platform_revision}; tenant head {report.head}; "
+        f"{len(report.upgraded)} upgraded, {len(report.failed)} failed, "
+        f"{len(report.pending) - len(report.upgraded) - len(report.failed)} left to another run "
+        f"in {report.seconds:.2f}s"
+    )
+    for failure in report.failed:
+        click.echo(f"FAILED {failure.slug} ({failure.schema}): {failure.error}", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+@db_group.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """The fleet by schema revision and status."""
+    from migrations import runner
+
+    rows = fleet_status(get_runtime(ctx).db.sync_engine)
+    head = runner.head("tenant")
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "head": head,
+                    "fleet": [{"revision": r, "status": s, "tenants": n} for r, s, n in rows],
+                },
+                indent=2,
+            )
+        )
+        return
+    table = Table("revision", "status", "tenants", title=f"tenant head {head}")
+    for revision, state, count in rows:
+        mark = "" if revision == head else " (behind)"
+        table.add_row(f"{revision}{mark}", state, str(count))
+    Console().print(table)

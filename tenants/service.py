@@ -1,0 +1,357 @@
+"""Tenant lifecycle: create, suspend, resume, delete, purge, and their hosts.
+
+Every operation is one transaction, so a crash at any point leaves either the old state or the new
+one, never half of each, and every operation is idempotent: running it again after a crash (or
+twice) finishes it or finds it already done. Each change that affects routing sends the routing
+signal inside its transaction, and each is written to the tenant's own audit log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from tenants import schema_manager
+from tenants.hosts import validate_custom_hostname, validate_slug
+from tenants.models import Domain, DomainKind, SchemaState, SchemaStatus, Tenant
+from tenants.resolver import notify_routing_change, publish_redis
+from tenants.schemas import TenantView
+from whitelabel.context import TenantStatus, schema_name_for
+from whitelabel.db.base import utcnow
+from whitelabel.db.engine import Database, WhitelabelSession
+from whitelabel.db.switching import SCHEMA_INFO_KEY, translate_map
+from whitelabel.errors import Conflict, NotFound, ValidationFailed
+from whitelabel.settings import Settings
+from whitelabel.tenant_data import record_event
+
+__all__ = ["TenantService"]
+
+_NAME_MAX = 200
+
+
+def _validate_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name or len(name) > _NAME_MAX or not name.isprintable():
+        raise ValidationFailed(
+            f"A tenant name is 1-{_NAME_MAX} printable characters.",
+            code="invalid_name",
+            detail={"field": "name"},
+        )
+    return name
+
+
+class TenantService:
+    """The one place that changes the tenant registry (platform staff, CLI, test kit)."""
+
+    def __init__(
+        self, db: Database, settings: Settings, *, script: ScriptDirectory | None = None
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.script = script  # tenant revisions other than the stream's own (benchmarks)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, schema: str | None = None) -> Iterator[tuple[Connection, Session]]:
+        """One transaction; its session writes platform rows and (given ``schema``) tenant rows."""
+        with self.db.sync_engine.begin() as conn:
+            bind = (
+                conn.execution_options(schema_translate_map=translate_map(schema))
+                if schema
+                else conn
+            )
+            info = {SCHEMA_INFO_KEY: schema} if schema else {}
+            with WhitelabelSession(bind=bind, info=info, expire_on_commit=False) as session:
+                yield conn, session
+                session.flush()
+
+    def _signal(self, tenant_id: uuid.UUID) -> None:
+        if self.settings.redis_url:
+            publish_redis(self.settings.redis_url, tenant_id)
+
+    @staticmethod
+    def _load(session: Session, slug: str, *, lock: bool = False) -> Tenant:
+        stmt = (
+            select(Tenant)
+            .where(Tenant.slug == slug, Tenant.purged_at.is_(None))
+            .options(selectinload(Tenant.domains), selectinload(Tenant.schema_state))
+        )
+        if lock:
+            stmt = stmt.with_for_update(of=Tenant)
+        tenant = session.scalars(stmt).first()
+        if tenant is None:
+            raise NotFound(f"There is no tenant {slug!r}.", code="tenant_not_found")
+        return tenant
+
+    def subdomain_host(self, slug: str) -> str:
+        """The managed hostname of a slug: ``{slug}.{base domain}``."""
+        return f"{slug}.{self.settings.base_domain}"
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, slug: str) -> TenantView:
+        """One tenant by slug (deleted but not purged ones too).
+
+        Raises:
+            NotFound: no such tenant.
+        """
+        with self.db.platform_sync_session() as session:
+            return TenantView.of(self._load(session, slug))
+
+    def list(self, *, include_deleted: bool = False) -> list[TenantView]:
+        """All tenants not purged, by slug."""
+        stmt = (
+            select(Tenant)
+            .where(Tenant.purged_at.is_(None))
+            .options(selectinload(Tenant.domains), selectinload(Tenant.schema_state))
+            .order_by(Tenant.slug)
+        )
+        if not include_deleted:
+            stmt = stmt.where(Tenant.status != TenantStatus.DELETED.value)
+        with self.db.platform_sync_session() as session:
+            return [TenantView.of(t) for t in session.scalars(stmt)]
+
+    # -- create --------------------------------------------------------------------------
+
+    def create(
+        self,
+        slug: str,
+        name: str,
+        *,
+        domains: Iterable[str] = (),
+        theme: str = "default",
+        actor: str = "platform",
+    ) -> tuple[TenantView, bool]:
+        """Create a tenant with its schema (cloned from the template) and hosts, in one transaction.
+
+        Returns the tenant and whether it was created now (``False``: it already existed with the
+        same name, so the call was a no-op).
+
+        Raises:
+            ValidationFailed: bad slug, name or hostname.
+            Conflict: the slug or a hostname belongs to another tenant.
+        """
+        validate_slug(slug)
+        name = _validate_name(name)
+        hosts = [
+            validate_custom_hostname(
+                h, base_domain=self.settings.base_domain, platform_host=self.settings.platform_host
+            )
+            for h in domains
+        ]
+        with self.db.platform_sync_session() as session:
+            existing = session.scalars(
+                select(Tenant).where(Tenant.slug == slug, Tenant.purged_at.is_(None))
+            ).first()
+            if existing is not None:
+                if existing.name == name and existing.status != TenantStatus.DELETED.value:
+                    for host in hosts:
+                        self.add_domain(slug, host, actor=actor)
+                    return self.get(slug), False
+                raise Conflict(f"The slug {slug!r} is taken.", code="slug_taken")
+
+        revision = schema_manager.ensure_template(self.db.sync_engine, self.script)
+        tenant_id = uuid.uuid4()
+        schema = schema_name_for(tenant_id)
+        try:
+            with self._transaction(schema) as (conn, session):
+                statements = schema_manager.load_blueprint(conn, revision)
+                if statements is None:  # another process changed the head meanwhile; retry once
+                    raise Conflict(
+                        "The tenant template changed; try again.", code="template_changed"
+                    )
+                tenant = Tenant(
+                    id=tenant_id,
+                    slug=slug,
+                    name=name,
+                    status=TenantStatus.ACTIVE.value,
+                    schema_name=schema,
+                    theme=theme,
+                )
+                session.add(tenant)
+                session.flush()
+                schema_manager.create_schema_from_blueprint(conn, schema, statements)
+                session.add(
+                    Domain(
+                        tenant_id=tenant_id,
+                        hostname=self.subdomain_host(slug),
+                        kind=DomainKind.SUBDOMAIN.value,
+                        is_primary=True,
+                        verified=True,
+                    )
+                )
+                for host in hosts:
+                    session.add(
+                        Domain(
+                            tenant_id=tenant_id,
+                            hostname=host,
+                            kind=DomainKind.CUSTOM.value,
+                            is_primary=False,
+                            verified=False,
+                        )
+                    )
+                session.add(
+                    SchemaState(
+                        tenant_id=tenant_id,
+                        schema_name=schema,
+                        revision=revision,
+                        status=SchemaStatus.READY.value,
+                        migrated_at=utcnow(),
+                    )
+                )
+                record_event(
+                    session,
+                    "tenant.created",
+                    actor=actor,
+                    target=slug,
+                    detail={"name": name, "hosts": [self.subdomain_host(slug), *hosts]},
+                )
+                session.flush()
+                notify_routing_change(conn, tenant_id)
+        except IntegrityError as exc:
+            raise Conflict(
+                f"The slug {slug!r} or one of the hostnames is taken.", code="slug_or_host_taken"
+            ) from exc
+        self._signal(tenant_id)
+        return self.get(slug), True
+
+    # -- status changes --------------------------------------------------------------------
+
+    def _set_status(self, slug: str, status: TenantStatus, action: str, actor: str) -> TenantView:
+        with self.db.platform_sync_session() as probe:
+            current = self._load(probe, slug)
+        with self._transaction(current.schema_name) as (conn, session):
+            tenant = self._load(session, slug, lock=True)
+            if tenant.status == status.value:
+                return TenantView.of(tenant)
+            if tenant.status == TenantStatus.DELETED.value:
+                raise Conflict(f"The tenant {slug!r} is deleted.", code="tenant_deleted")
+            tenant.status = status.value
+            if status is TenantStatus.DELETED:
+                tenant.deleted_at = utcnow()
+            record_event(session, action, actor=actor, target=slug)
+            session.flush()
+            notify_routing_change(conn, tenant.id)
+            view = TenantView.of(tenant)
+        self._signal(view.id)
+        return view
+
+    def suspend(self, slug: str, *, actor: str = "platform") -> TenantView:
+        """Stop serving a tenant: its hosts answer 503 until resumed. Idempotent."""
+        return self._set_status(slug, TenantStatus.SUSPENDED, "tenant.suspended", actor)
+
+    def resume(self, slug: str, *, actor: str = "platform") -> TenantView:
+        """Serve a suspended tenant again. Idempotent."""
+        return self._set_status(slug, TenantStatus.ACTIVE, "tenant.resumed", actor)
+
+    def delete(self, slug: str, *, actor: str = "platform") -> TenantView:
+        """Soft-delete: hosts answer the uniform 404 at once; data stays until purge. Idempotent."""
+        return self._set_status(slug, TenantStatus.DELETED, "tenant.deleted", actor)
+
+    def purge(self, slug: str, *, actor: str = "platform") -> TenantView:
+        """Drop a deleted tenant's schema and free its slug and hosts, in one transaction.
+
+        Raises:
+            NotFound: no such tenant (already purged counts as not found).
+            Conflict: the tenant is not deleted yet.
+        """
+        with self._transaction() as (conn, session):
+            tenant = self._load(session, slug, lock=True)
+            if tenant.status != TenantStatus.DELETED.value:
+                raise Conflict(
+                    f"Delete the tenant {slug!r} before purging it.", code="tenant_not_deleted"
+                )
+            schema_manager.drop_schema(conn, tenant.schema_name)
+            tenant.domains.clear()  # delete-orphan: frees the hostnames
+            if tenant.schema_state is not None:
+                tenant.schema_state.status = SchemaStatus.DROPPED.value
+                tenant.schema_state.updated_at = utcnow()
+            tenant.purged_at = utcnow()
+            session.flush()
+            notify_routing_change(conn, tenant.id)
+            view = TenantView.of(tenant)
+        self._signal(view.id)
+        return view
+
+    # -- domains -----------------------------------------------------------------------------
+
+    def add_domain(
+        self, slug: str, hostname: str, *, primary: bool = False, actor: str = "platform"
+    ) -> TenantView:
+        """Route a custom hostname to a tenant. Idempotent for the same tenant.
+
+        Raises:
+            ValidationFailed: not a valid custom hostname.
+            Conflict: the hostname routes to another tenant.
+        """
+        host = validate_custom_hostname(
+            hostname,
+            base_domain=self.settings.base_domain,
+            platform_host=self.settings.platform_host,
+        )
+        with self.db.platform_sync_session() as probe:
+            schema = self._load(probe, slug).schema_name
+        try:
+            with self._transaction(schema) as (conn, session):
+                tenant = self._load(session, slug, lock=True)
+                owner = session.scalars(select(Domain).where(Domain.hostname == host)).first()
+                if owner is not None and owner.tenant_id != tenant.id:
+                    raise Conflict(
+                        f"The host {host!r} belongs to another tenant.", code="host_taken"
+                    )
+                if owner is None:
+                    owner = Domain(
+                        tenant_id=tenant.id,
+                        hostname=host,
+                        kind=DomainKind.CUSTOM.value,
+                        is_primary=False,
+                        verified=False,
+                    )
+                    session.add(owner)
+                    record_event(session, "domain.added", actor=actor, target=host)
+                if primary and not owner.is_primary:
+                    for domain in tenant.domains:
+                        domain.is_primary = False
+                    session.flush()
+                    owner.is_primary = True
+                    record_event(session, "domain.primary", actor=actor, target=host)
+                session.flush()
+                notify_routing_change(conn, tenant.id)
+        except IntegrityError as exc:
+            raise Conflict(f"The host {host!r} is taken.", code="host_taken") from exc
+        self._signal(tenant.id)
+        return self.get(slug)
+
+    def remove_domain(self, slug: str, hostname: str, *, actor: str = "platform") -> TenantView:
+        """Stop routing a custom hostname. Idempotent; the managed subdomain cannot be removed.
+
+        Raises:
+            Conflict: the hostname is the tenant's managed subdomain or its primary host.
+        """
+        host = hostname.lower().rstrip(".")
+        with self.db.platform_sync_session() as probe:
+            schema = self._load(probe, slug).schema_name
+        with self._transaction(schema) as (conn, session):
+            tenant = self._load(session, slug, lock=True)
+            domain = next((d for d in tenant.domains if d.hostname == host), None)
+            if domain is None:
+                return TenantView.of(tenant)
+            if domain.kind == DomainKind.SUBDOMAIN.value:
+                raise Conflict("The managed subdomain cannot be removed.", code="managed_host")
+            if domain.is_primary:
+                raise Conflict(
+                    "Make another host primary before removing this one.", code="primary_host"
+                )
+            tenant.domains.remove(domain)
+            record_event(session, "domain.removed", actor=actor, target=host)
+            session.flush()
+            notify_routing_change(conn, tenant.id)
+        self._signal(tenant.id)
+        return self.get(slug)

@@ -1,0 +1,22 @@
+"""Suite-wide test helpers. The whitelabel test kit's fixtures come from its pytest plugin."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+#: Set by CI: a test that needs an outside program fails instead of skipping when it is missing.
+REQUIRE_PEERS = os.environ.get("WHITELABEL_REQUIRE_PEERS") == "1"
+
+
+def require_program(name: str, why: str) -> str:
+    """The path of program ``name``; skips the test when missing (fails in CI)."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed ({why}); CI installs it"
+        if REQUIRE_PEERS:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

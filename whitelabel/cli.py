@@ -1,0 +1,96 @@
+"""The ``whitelabel`` command line. Plugins add their command groups (``on_cli_init``)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from whitelabel.errors import ClientError, SettingsError
+from whitelabel.runtime import Runtime
+from whitelabel.settings import Settings
+
+__all__ = ["get_runtime", "main"]
+
+
+def get_runtime(ctx: click.Context) -> Runtime:
+    """The command's runtime, built on first use from the environment."""
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = Runtime.start(Settings.from_env())
+        root.call_on_close(root.obj.db.sync_engine.dispose)
+    runtime: Runtime = root.obj
+    return runtime
+
+
+class _Cli(click.Group):
+    """Turns configuration and client errors into one clear line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            click.echo(f"whitelabel: setting {exc.variable}: expected {exc.expected}", err=True)
+            sys.exit(2)
+        except ClientError as exc:
+            click.echo(f"whitelabel: {exc.message} [{exc.code}]", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="whitelabel")
+def cli() -> None:
+    """Run many branded apps from one codebase and one PostgreSQL cluster."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes; routing changes reach every worker within a second.",
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the application (production server: uvicorn with uvloop and httptools)."""
+    import uvicorn
+
+    Settings.from_env()  # validate before forking workers: one clear line, not one per worker
+    uvicorn.run(
+        "whitelabel.asgi:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_config=None,
+    )
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-serve", is_flag=True, help="Set up and seed, print the URLs, then exit.")
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Embedded PostgreSQL, migrate, seed the example tenants, serve them."""
+    from whitelabel.demo import run_demo
+
+    run_demo(host=host, port=port, serve=not no_serve)
+
+
+def _register_plugin_commands() -> None:
+    from tenants.plugin import TenancyPlugin
+
+    for plugin in (TenancyPlugin(),):
+        plugin.on_cli_init(cli)
+
+
+_register_plugin_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

@@ -1,0 +1,111 @@
+"""Engines and sessions: platform sessions and tenant-bound sessions, async and sync.
+
+One pool serves every tenant. A tenant session is an ordinary SQLAlchemy session whose bind
+carries the tenant's ``schema_translate_map``; nothing is ever set on the pooled connection outside
+a transaction (see :mod:`whitelabel.db.switching`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.orm import Session
+
+from whitelabel.context import TenantContext, current_tenant
+from whitelabel.db.switching import (
+    SCHEMA_INFO_KEY,
+    install_engine_hooks,
+    install_session_hooks,
+    translate_map,
+)
+
+__all__ = ["Database", "WhitelabelSession"]
+
+_MAX_BOUND_ENGINES = 20_000
+
+
+class WhitelabelSession(Session):
+    """The session class of every whitelabel session; refuses tenant tables without a tenant."""
+
+
+install_session_hooks(WhitelabelSession)
+
+
+class Database:
+    """The process's connection pools and session factories for one PostgreSQL database.
+
+    Args:
+        url: a ``postgresql+psycopg://`` URL.
+        pool_size: connections kept per pool (async request pool and sync command pool).
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.async_engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size
+        )
+        install_engine_hooks(self.async_engine.sync_engine)
+        self.sync_engine: Engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        install_engine_hooks(self.sync_engine)
+        self._async_binds: dict[str, AsyncEngine] = {}
+        self._sync_binds: dict[str, Engine] = {}
+
+    def _async_bind(self, schema: str) -> AsyncEngine:
+        bind = self._async_binds.get(schema)
+        if bind is None:
+            if len(self._async_binds) >= _MAX_BOUND_ENGINES:
+                self._async_binds.clear()
+            bind = self.async_engine.execution_options(schema_translate_map=translate_map(schema))
+            self._async_binds[schema] = bind
+        return bind
+
+    def _sync_bind(self, schema: str) -> Engine:
+        bind = self._sync_binds.get(schema)
+        if bind is None:
+            if len(self._sync_binds) >= _MAX_BOUND_ENGINES:
+                self._sync_binds.clear()
+            bind = self.sync_engine.execution_options(schema_translate_map=translate_map(schema))
+            self._sync_binds[schema] = bind
+        return bind
+
+    def tenant_session(self, tenant: TenantContext | None = None) -> AsyncSession:
+        """An async session bound to ``tenant`` (default: the tenant bound to this context).
+
+        Raises:
+            TenantNotBoundError: no tenant given and none bound.
+        """
+        schema = (tenant or current_tenant()).schema
+        return AsyncSession(
+            bind=self._async_bind(schema),
+            sync_session_class=WhitelabelSession,
+            expire_on_commit=False,
+            info={SCHEMA_INFO_KEY: schema},
+        )
+
+    def platform_session(self) -> AsyncSession:
+        """An async session on the platform schema; tenant tables are refused in it."""
+        return AsyncSession(
+            bind=self.async_engine, sync_session_class=WhitelabelSession, expire_on_commit=False
+        )
+
+    def tenant_sync_session(self, tenant: TenantContext | None = None) -> Session:
+        """A sync session bound to ``tenant`` (for commands, scripts and threads).
+
+        Raises:
+            TenantNotBoundError: no tenant given and none bound.
+        """
+        schema = (tenant or current_tenant()).schema
+        return WhitelabelSession(
+            bind=self._sync_bind(schema),
+            expire_on_commit=False,
+            info={SCHEMA_INFO_KEY: schema},
+        )
+
+    def platform_sync_session(self) -> Session:
+        """A sync session on the platform schema; tenant tables are refused in it."""
+        return WhitelabelSession(bind=self.sync_engine, expire_on_commit=False)
+
+    async def dispose(self) -> None:
+        """Close every pooled connection of both engines."""
+        await self.async_engine.dispose()
+        self.sync_engine.dispose()

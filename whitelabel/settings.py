@@ -1,0 +1,127 @@
+"""Settings read once from the environment and validated at start-up.
+
+Every field is documented; a wrong or missing value raises :class:`SettingsError` naming the
+variable and what is expected, and the command line turns that into one line on stderr and exit
+code 2. Nothing here has import-time side effects, and no secret is ever invented outside
+``demo`` and the test suite (which pass ``allow_insecure_secret=True`` explicitly).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from whitelabel.errors import SettingsError
+
+__all__ = ["Settings", "SettingsError"]
+
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_MIN_SECRET_LEN = 32
+
+
+def _valid_domain(value: str) -> bool:
+    if not value or len(value) > 253:
+        return False
+    return all(_HOST_LABEL.match(label) for label in value.split("."))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The process-wide configuration of a whitelabel deployment."""
+
+    database_url: str | None = None
+    """``postgresql+psycopg://...``; ``None`` starts the embedded PostgreSQL in :attr:`data_dir`."""
+
+    base_domain: str = "localhost"
+    """Tenants live at ``{slug}.{base_domain}``."""
+
+    platform_host: str = ""
+    """Host of the platform console; empty means ``console.{base_domain}``."""
+
+    secret_key: str | None = None
+    """Signs sessions and encrypts secrets at rest. Required outside ``demo`` and tests."""
+
+    data_dir: Path = field(default_factory=lambda: Path(".whitelabel"))
+    """Embedded database and local files; tenant files live under ``files/<tenant id>/``."""
+
+    redis_url: str | None = None
+    """Optional Redis for cross-process cache invalidation; ``None`` uses PostgreSQL NOTIFY."""
+
+    pool_size: int = 10
+    """Connections per process in the request pool (SQLAlchemy ``pool_size``)."""
+
+    allow_insecure_secret: bool = False
+    """Set only by ``demo`` and the test kit: permits a missing secret key (one is generated)."""
+
+    def __post_init__(self) -> None:
+        if self.database_url is not None:
+            parts = urlsplit(self.database_url)
+            if parts.scheme not in ("postgresql+psycopg", "postgresql"):
+                raise SettingsError(
+                    "DATABASE_URL",
+                    "a PostgreSQL URL such as postgresql+psycopg://user@127.0.0.1:5432/dbname",
+                )
+        base = self.base_domain.lower().rstrip(".")
+        if not _valid_domain(base):
+            raise SettingsError("WHITELABEL_BASE_DOMAIN", "a DNS name such as example.com")
+        object.__setattr__(self, "base_domain", base)
+        platform = (self.platform_host or f"console.{base}").lower().rstrip(".")
+        if not _valid_domain(platform):
+            raise SettingsError(
+                "WHITELABEL_PLATFORM_HOST", "a DNS name such as console.example.com"
+            )
+        object.__setattr__(self, "platform_host", platform)
+        if self.secret_key is None:
+            if not self.allow_insecure_secret:
+                raise SettingsError(
+                    "WHITELABEL_SECRET_KEY",
+                    f"a random string of at least {_MIN_SECRET_LEN} characters "
+                    "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')",
+                )
+        elif len(self.secret_key) < _MIN_SECRET_LEN:
+            raise SettingsError("WHITELABEL_SECRET_KEY", f"at least {_MIN_SECRET_LEN} characters")
+        if self.redis_url is not None and urlsplit(self.redis_url).scheme not in (
+            "redis",
+            "rediss",
+            "unix",
+        ):
+            raise SettingsError("REDIS_URL", "a Redis URL such as redis://127.0.0.1:6379/0")
+        if not 1 <= self.pool_size <= 1000:
+            raise SettingsError("WHITELABEL_POOL_SIZE", "a whole number from 1 to 1000")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The configured URL with the psycopg 3 dialect made explicit."""
+        if self.database_url is None:
+            raise SettingsError("DATABASE_URL", "set, or the embedded database started first")
+        if self.database_url.startswith("postgresql://"):
+            return "postgresql+psycopg://" + self.database_url.removeprefix("postgresql://")
+        return self.database_url
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, allow_insecure_secret: bool = False
+    ) -> Settings:
+        """Read the settings from ``environ`` (default: the process environment).
+
+        Raises:
+            SettingsError: a variable is malformed or a required one is missing.
+        """
+        env = os.environ if environ is None else environ
+        pool = env.get("WHITELABEL_POOL_SIZE", "10")
+        if not pool.isdigit():
+            raise SettingsError("WHITELABEL_POOL_SIZE", "a whole number from 1 to 1000")
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            base_domain=env.get("WHITELABEL_BASE_DOMAIN", "localhost"),
+            platform_host=env.get("WHITELABEL_PLATFORM_HOST", ""),
+            secret_key=env.get("WHITELABEL_SECRET_KEY") or None,
+            data_dir=Path(env.get("WHITELABEL_DATA_DIR") or ".whitelabel"),
+            redis_url=env.get("REDIS_URL") or None,
+            pool_size=int(pool),
+            allow_insecure_secret=allow_insecure_secret,
+        )
