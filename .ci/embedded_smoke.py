@@ -27,7 +27,8 @@ def free_port() -> int:
 def main() -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="whitelabel-smoke-"))
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "WHITELABEL_SECRET_KEY")}
+    dropped = ("DATABASE_URL", "WHITELABEL_SECRET_KEY")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env["WHITELABEL_DATA_DIR"] = str(data_dir / "data")
     bin_dir = Path(sys.executable).parent
     proc = subprocess.Popen(

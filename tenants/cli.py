@@ -45,23 +45,12 @@ def tenants_group() -> None:
 @click.option("--name", required=True, help="Display name of the tenant's app.")
 @click.option("--domain", "domains", multiple=True, help="A custom hostname (repeatable).")
 @click.option("--theme", default="default", show_default=True, help="Base theme.")
-@click.option("--admin-email", default=None, help="First owner (accounts module).")
 @click.option("--json", "as_json", is_flag=True, help="Print the tenant as JSON.")
 @click.pass_context
 def create(
-    ctx: click.Context,
-    slug: str,
-    name: str,
-    domains: tuple[str, ...],
-    theme: str,
-    admin_email: str | None,
-    as_json: bool,
+    ctx: click.Context, slug: str, name: str, domains: tuple[str, ...], theme: str, as_json: bool
 ) -> None:
     """Create tenant SLUG: schema from the template, hosts, routing. Idempotent."""
-    if admin_email is not None:
-        raise click.UsageError(
-            "--admin-email needs the accounts module, which is not installed yet"
-        )
     view, created = get_runtime(ctx).tenants.create(slug, name, domains=domains, theme=theme)
     if not as_json:
         click.echo("created" if created else "already exists (nothing changed)", err=True)
