@@ -12,15 +12,30 @@ from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.plugins import CLIPlugin, InitPlugin
+from sqlalchemy import Connection
 
+from migrations import runner
 from tenants.deps import provide_db_session, provide_tenant
 from tenants.middleware import TenancyMiddleware, answer_for, decide
 from tenants.responses import as_response, wants_json
+from whitelabel.db.base import PLATFORM_SCHEMA
+from whitelabel.errors import WhitelabelError
 from whitelabel.runtime import Runtime
 
 __all__ = ["TenancyPlugin"]
 
 _LISTENER_READY_TIMEOUT = 10.0
+
+
+def _require_migrated_platform(conn: Connection) -> None:
+    """Refuse to serve from a platform schema that is not at the code's head revision."""
+    expected = runner.head("platform")
+    found = runner.current_revision(conn, PLATFORM_SCHEMA)
+    if found != expected:
+        raise WhitelabelError(
+            f"the platform schema is at revision {found or 'none (not created)'}, this code needs "
+            f"{expected}: run `whitelabel db upgrade` first"
+        )
 
 
 class TenancyPlugin(InitPlugin, CLIPlugin):
@@ -79,6 +94,7 @@ class TenancyPlugin(InitPlugin, CLIPlugin):
         runtime = self.runtime
         engine = runtime.db.async_engine
         async with engine.connect() as conn:
+            await conn.run_sync(_require_migrated_platform)
             await runtime.resolver.load_all(conn)
         runtime.resolver.start(engine.connect)
         with contextlib.suppress(TimeoutError):
