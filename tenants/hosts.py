@@ -26,6 +26,7 @@ _MAX_HOSTNAME = 253
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _PORT = re.compile(r"^[0-9]{1,5}$")
+_NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 RESERVED_SLUGS = frozenset(
     {
@@ -49,7 +50,7 @@ def _strip_port(host: str) -> str:
         if end == -1:
             raise InvalidHost("The Host header has an unclosed IPv6 literal.")
         literal, rest = host[1:end], host[end + 1 :]
-        if rest and not (rest.startswith(":") and _PORT.match(rest[1:])):
+        if rest and not (rest.startswith(":") and _PORT.match(rest[1:]) and int(rest[1:]) <= 65535):
             raise InvalidHost("The Host header has a malformed port.")
         try:
             return f"[{ipaddress.IPv6Address(literal).compressed}]"
@@ -111,6 +112,13 @@ def normalise_host(raw: bytes | str | None) -> str:
     except ValueError:
         pass
     host = _to_ascii(host)
+    if _NUMBER.fullmatch(host.rsplit(".", 1)[-1]):
+        # A name ending in a number is an IPv4 address to browsers (WHATWG URL: 0x7f.1, 127.1),
+        # never a DNS name: canonical or refused, so it cannot pass for a custom domain.
+        try:
+            return str(ipaddress.IPv4Address(host))
+        except ValueError as exc:
+            raise InvalidHost("The Host header has a malformed IPv4 literal.") from exc
     if len(host) > _MAX_HOSTNAME or not all(_LABEL.match(label) for label in host.split(".")):
         raise InvalidHost("The Host header is not a valid hostname.")
     return host
@@ -128,7 +136,7 @@ def validate_slug(slug: str) -> str:
             message, code="invalid_slug", detail={"field": "slug", "reason": reason}
         )
 
-    if not isinstance(slug, str) or not _SLUG.match(slug):
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):  # match's $ allows a final \n
         raise fail(
             "format",
             "A slug is 1-63 lower-case letters, digits and hyphens, "
@@ -147,6 +155,12 @@ def validate_custom_hostname(hostname: str, *, base_domain: str, platform_host: 
     Raises:
         ValidationFailed: not a DNS name, an IP literal, or under the base domain.
     """
+    if ":" in hostname or "/" in hostname:
+        raise ValidationFailed(
+            "A custom domain is a hostname alone, without a scheme, port or path.",
+            code="invalid_hostname",
+            detail={"field": "hostname", "reason": "format"},
+        )
     try:
         host = normalise_host(hostname)
     except InvalidHost as exc:

@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.exceptions.responses import create_exception_response
 from litestar.plugins import CLIPlugin, InitPlugin
 from sqlalchemy import Connection
 
@@ -20,6 +21,7 @@ from tenants.middleware import TenancyMiddleware, answer_for, decide
 from tenants.responses import as_response, wants_json
 from whitelabel.db.base import PLATFORM_SCHEMA
 from whitelabel.errors import WhitelabelError
+from whitelabel.logging import request_id_for
 from whitelabel.runtime import Runtime
 
 __all__ = ["TenancyPlugin"]
@@ -69,21 +71,38 @@ class TenancyPlugin(InitPlugin, CLIPlugin):
         def routing_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
             """404/405 from the router (no route matched): judge the host first."""
             decision = decide(request.scope, runtime.resolver, settings.platform_host)
+            request_id = request_id_for(request.scope)  # no middleware ran: add it as they do
+            # scope["path"], not request.url: building the URL parses the Host header, and a
+            # malformed one (port 99999) would raise here instead of answering 400.
+            path: str = request.scope["path"]
             if decision.kind not in ("tenant", "platform"):
-                return as_response(answer_for(decision, request.url.path))
+                return as_response(answer_for(decision, path), request_id)
             body = {
                 "code": "not_found" if exc.status_code == 404 else "method_not_allowed",
                 "message": exc.detail,
                 "detail": None,
             }
-            if wants_json(request.url.path):
-                return Response(body, status_code=exc.status_code)
+            if wants_json(path):
+                return Response(
+                    body, status_code=exc.status_code, headers={"x-request-id": request_id}
+                )
             return Response(
                 f"<!doctype html><title>{exc.status_code}</title><h1>{exc.detail}</h1>".encode(),
                 status_code=exc.status_code,
                 media_type="text/html",
+                headers={"x-request-id": request_id},
             )
 
+        def bad_request(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+            """Litestar's router refuses a Host header with bytes no host may hold (400, before
+            any middleware): answer it like every other malformed host; other 400s unchanged."""
+            decision = decide(request.scope, runtime.resolver, settings.platform_host)
+            if decision.kind == "invalid":
+                answer = answer_for(decision, request.scope["path"])
+                return as_response(answer, request_id_for(request.scope))
+            return create_exception_response(request, exc)
+
+        app_config.exception_handlers[400] = bad_request
         app_config.exception_handlers[404] = routing_error
         app_config.exception_handlers[405] = routing_error
         app_config.on_startup.append(self._start_routing)

@@ -73,17 +73,23 @@ def suspended(path: str, name: str) -> Answer:
     )
 
 
+def _headers(answer: Answer) -> list[tuple[str, str]]:
+    # One list, one order, for both ways of sending an answer: a difference (even in header
+    # order) would tell an unknown host's routes apart from its unmatched paths.
+    return [
+        ("content-type", answer.content_type),
+        ("content-length", str(len(answer.body))),
+        ("cache-control", "no-store"),
+        *answer.headers,
+    ]
+
+
 async def send_answer(scope: Scope, send: Send, answer: Answer) -> None:
     """Send ``answer`` as raw ASGI; a websocket handshake is refused instead (HTTP 403)."""
     if scope["type"] == ScopeType.WEBSOCKET:
         await send({"type": "websocket.close", "code": 1008, "reason": ""})
         return
-    headers = [
-        (b"content-type", answer.content_type.encode()),
-        (b"content-length", str(len(answer.body)).encode()),
-        (b"cache-control", b"no-store"),
-        *((k.encode(), v.encode()) for k, v in answer.headers),
-    ]
+    headers = [(k.encode(), v.encode()) for k, v in _headers(answer)]
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
         "status": answer.status,
@@ -93,11 +99,12 @@ async def send_answer(scope: Scope, send: Send, answer: Answer) -> None:
     await send({"type": "http.response.body", "body": answer.body, "more_body": False})
 
 
-def as_response(answer: Answer) -> Response[bytes]:
-    """The same answer as a Litestar response (for exception handlers)."""
+def as_response(answer: Answer, request_id: str) -> Response[bytes]:
+    """The same answer as a Litestar response (for exception handlers, where no middleware runs:
+    ``request_id`` is the ``x-request-id`` the request middleware would have added last)."""
     return Response(
         content=answer.body,
         status_code=answer.status,
         media_type=answer.content_type.split(";")[0],
-        headers={"cache-control": "no-store", **dict(answer.headers)},
+        headers=dict([*_headers(answer), ("x-request-id", request_id)]),
     )

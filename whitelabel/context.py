@@ -51,7 +51,7 @@ def schema_name_for(tenant_id: uuid.UUID) -> str:
 
 def is_tenant_schema_name(name: str) -> bool:
     """Whether ``name`` has the exact shape of a tenant schema name."""
-    return bool(_SCHEMA_RE.match(name))
+    return bool(_SCHEMA_RE.fullmatch(name))  # match's $ would allow a final \n
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestContextMiddleware", "configure_logging"]
+__all__ = ["RequestContextMiddleware", "configure_logging", "request_id_for"]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 _configured = False
@@ -62,6 +62,17 @@ def configure_logging(level: int = logging.INFO, *, json: bool | None = None) ->
     logging.getLogger("uvicorn.access").disabled = True  # our access line carries more
 
 
+def request_id_for(scope: Scope) -> str:
+    """The request's valid incoming ``X-Request-ID``, else a fresh id.
+
+    Also used by answers sent where no middleware runs (the router's 404/405), so every response
+    carries the header the same way.
+    """
+    incoming = next((v for k, v in scope.get("headers", ()) if k == b"x-request-id"), b"")
+    text = incoming.decode("latin-1")
+    return text if _REQUEST_ID.match(text) else uuid.uuid4().hex
+
+
 class RequestContextMiddleware(ASGIMiddleware):
     """Gives each request an id (a valid incoming ``X-Request-ID`` is kept), echoes it in the
     response, and writes one access line when the response starts."""
@@ -73,9 +84,7 @@ class RequestContextMiddleware(ASGIMiddleware):
         self.log = structlog.get_logger("whitelabel.access")
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        incoming = next((v for k, v in scope.get("headers", ()) if k == b"x-request-id"), b"")
-        text = incoming.decode("latin-1")
-        request_id = text if _REQUEST_ID.match(text) else uuid.uuid4().hex
+        request_id = request_id_for(scope)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

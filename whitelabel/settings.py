@@ -21,12 +21,13 @@ __all__ = ["Settings", "SettingsError"]
 
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _MIN_SECRET_LEN = 32
+_POOL_SIZE = re.compile(r"[0-9]{1,9}")  # ASCII digits: isdigit() takes "²" (int() fails)
 
 
 def _valid_domain(value: str) -> bool:
     if not value or len(value) > 253:
         return False
-    return all(_HOST_LABEL.match(label) for label in value.split("."))
+    return all(_HOST_LABEL.fullmatch(label) for label in value.split("."))  # not $: a final \n
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,7 @@ class Settings:
         """
         env = os.environ if environ is None else environ
         pool = env.get("WHITELABEL_POOL_SIZE", "10")
-        if not pool.isdigit():
+        if not _POOL_SIZE.fullmatch(pool):
             raise SettingsError("WHITELABEL_POOL_SIZE", "a whole number from 1 to 1000")
         return cls(
             database_url=env.get("DATABASE_URL") or None,

@@ -36,15 +36,22 @@ class Database:
 
     Args:
         url: a ``postgresql+psycopg://`` URL.
-        pool_size: connections kept per pool (async request pool and sync command pool).
+        pool_size: connections per pool. The async request pool never holds more (no overflow);
+            the sync command pool may overflow to twice as many.
     """
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
+        # No overflow for requests: WHITELABEL_POOL_SIZE is the most connections a process holds
+        # for requests, so max_connections and PgBouncer can be sized from it, and a pool of one
+        # is really one connection (tests/integration/test_leak_concurrency.py runs every
+        # tenant's transactions through one connection that way; with overflow it opened two).
         self.async_engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size
+            url, pool_size=pool_size, max_overflow=0
         )
         install_engine_hooks(self.async_engine.sync_engine)
+        # Commands may nest a session in another (TenantService.create re-adding hosts) and fleet
+        # upgrades run several threads, so the command pool keeps its overflow.
         self.sync_engine: Engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
         install_engine_hooks(self.sync_engine)
         self._async_binds: dict[str, AsyncEngine] = {}
