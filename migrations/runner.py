@@ -8,6 +8,7 @@ transaction, so a tenant's DDL and its ledger row commit (or roll back) together
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,12 @@ __all__ = [
     "set_local_search_path",
     "upgrade",
 ]
+
+# Alembic's ``op`` and ``context`` are module-level proxies that every thread shares: two migrations
+# running at once in one process send each other's DDL down the wrong connection, i.e. into another
+# tenant's schema (seen as DuplicateColumn under ``upgrade_fleet(concurrency=2)`` in
+# benchmarks/fleet_upgrade.py). One migration at a time per process; threads still overlap the rest.
+_ALEMBIC_LOCK = threading.Lock()
 
 Stream = Literal["platform", "tenant"]
 STREAMS: dict[Stream, Path] = {
@@ -105,7 +112,10 @@ def upgrade(
     def fn(rev: Any, context: MigrationContext) -> Any:
         return script._upgrade_revs(target, rev)
 
-    with EnvironmentContext(config(stream), script, fn=fn, destination_rev=target) as env:
+    with (
+        _ALEMBIC_LOCK,
+        EnvironmentContext(config(stream), script, fn=fn, destination_rev=target) as env,
+    ):
         env.configure(
             connection=conn,
             version_table_schema=schema,
