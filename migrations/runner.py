@@ -28,6 +28,7 @@ __all__ = [
     "current_revision",
     "head",
     "script_directory",
+    "script_directory_at",
     "set_local_search_path",
     "upgrade",
 ]
@@ -58,6 +59,13 @@ def config(stream: Stream) -> Config:
 def script_directory(stream: Stream) -> ScriptDirectory:
     """The parsed revision scripts of ``stream`` (parsed once per process)."""
     return ScriptDirectory.from_config(config(stream))
+
+
+def script_directory_at(location: str) -> ScriptDirectory:
+    """A script directory at another location (a copy of a stream with extra revisions)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", location)
+    return ScriptDirectory.from_config(cfg)
 
 
 def head(stream: Stream, script: ScriptDirectory | None = None) -> str:

@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tenants.fleet import fleet_status, upgrade_fleet
+from tenants.fleet import DEFAULT_CONCURRENCY, FleetReport, fleet_status, upgrade_fleet
 from tenants.schemas import TenantView
 from whitelabel.cli import get_runtime
+from whitelabel.errors import NotFound
 
 __all__ = ["db_group", "domains_group", "tenants_group"]
 
@@ -28,6 +29,8 @@ def _print_tenant(view: TenantView, as_json: bool) -> None:
     click.echo(
         f"  schema   {view.schema_name}  revision {view.schema_revision} ({view.schema_status})"
     )
+    if view.schema_error:
+        click.echo(f"  error    {view.schema_error}")
     for d in view.domains:
         flags = ", ".join(
             f for f, on in (("primary", d.is_primary), ("verified", d.verified)) if on
@@ -53,7 +56,7 @@ def create(
     """Create tenant SLUG: schema from the template, hosts, routing. Idempotent."""
     view, created = get_runtime(ctx).tenants.create(slug, name, domains=domains, theme=theme)
     if not as_json:
-        click.echo("created" if created else "already exists (nothing changed)", err=True)
+        click.echo("created" if created else "already exists", err=True)
     _print_tenant(view, as_json)
 
 
@@ -111,7 +114,12 @@ _status_command("delete", "Soft-delete SLUG: its hosts answer 404 at once; data 
 def purge(ctx: click.Context, slug: str, yes: bool) -> None:
     """Drop a deleted tenant's schema for good and free its slug and hosts."""
     runtime = get_runtime(ctx)
-    view = runtime.tenants.get(slug)
+    try:
+        view = runtime.tenants.get(slug)
+    except NotFound:
+        runtime.tenants.purge(slug)  # already purged: says so; never existed: NotFound
+        click.echo(f"{slug}: already purged")
+        return
     if not yes:
         click.confirm(
             f"Drop schema {view.schema_name} of {slug!r} and all its data for good?", abort=True
@@ -151,12 +159,22 @@ def db_group() -> None:
 
 @db_group.command("upgrade")
 @click.option("--tenant", "slug", default=None, help="Only this tenant.")
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--concurrency",
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes migrating tenant schemas at once.",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be migrated; change nothing.")
 @click.pass_context
 def upgrade(ctx: click.Context, slug: str | None, concurrency: int, dry_run: bool) -> None:
     """Platform schema, template, then every tenant schema behind head. Resumable."""
     runtime = get_runtime(ctx)
+    if dry_run:
+        report = upgrade_fleet(runtime.db.sync_engine, slug=slug, dry_run=True)
+        _print_dry_run(report)
+        return
     columns = (
         TextColumn("[bold]tenants"),
         BarColumn(),
@@ -180,32 +198,34 @@ def upgrade(ctx: click.Context, slug: str | None, concurrency: int, dry_run: boo
             runtime.db.sync_engine,
             slug=slug,
             concurrency=concurrency,
-            dry_run=dry_run,
             on_start=on_start,
             on_progress=on_progress,
         )
-        if not report.pending:
-            progress.update(task, total=0)
-    if dry_run:
-        click.echo(
-            f"platform at {report.platform_revision or 'nothing (not created)'}; "
-            f"tenant head {report.head}"
-        )
-        click.echo(
-            f"{len(report.pending)} tenant schema(s) would be upgraded"
-            + (": " + ", ".join(report.pending) if report.pending else "")
-        )
-        return
+    left = len(report.pending) - len(report.upgraded) - len(report.failed)
     click.echo(
         f"platform at {report.platform_revision}; tenant head {report.head}; "
         f"{len(report.upgraded)} upgraded, {len(report.failed)} failed, "
-        f"{len(report.pending) - len(report.upgraded) - len(report.failed)} left to another run "
-        f"in {report.seconds:.2f}s"
+        f"{left} held by another run, in {report.seconds:.2f}s"
     )
     for failure in report.failed:
         click.echo(f"FAILED {failure.slug} ({failure.schema}): {failure.error}", err=True)
     if not report.ok:
         sys.exit(1)
+
+
+def _print_dry_run(report: FleetReport) -> None:
+    def state(found: str | None, head: str | None) -> str:
+        if found is None:
+            return f"not created (would be created at {head})"
+        return f"at {found}" + ("" if found == head else f" (would be upgraded to {head})")
+
+    click.echo(f"platform schema: {state(report.platform_revision, report.platform_head)}")
+    click.echo(f"tenant template: {state(report.template_revision, report.head)}")
+    pending = report.pending
+    click.echo(
+        f"{len(pending)} tenant schema(s) would be upgraded to {report.head}"
+        + (": " + ", ".join(pending) if pending else "")
+    )
 
 
 @db_group.command("status")

@@ -4,8 +4,8 @@ The whole routing table (every routable hostname with its tenant) is held in mem
 is one dict access: zero database queries per request, for known and unknown hosts alike (an
 unknown host cannot be used to make the database work). Writers send a signal in the same
 transaction as their change (:func:`notify_routing_change`): PostgreSQL ``NOTIFY`` always, and Redis
-pub/sub as well when ``REDIS_URL`` is set. Each process listens and reloads the changed tenant's
-rows, well within a second; a periodic full reload is the safety net for a lost signal.
+pub/sub as well when ``REDIS_URL`` is set. Each process listens to both and reloads the changed
+tenant's rows, well within a second; a periodic full reload is the safety net for a lost signal.
 """
 
 from __future__ import annotations
@@ -100,7 +100,9 @@ class Resolver:
 
     Args:
         database_url: SQLAlchemy URL of the platform database (for the ``LISTEN`` connection).
-        redis_url: when set, signals are read from Redis pub/sub instead of ``LISTEN``.
+        redis_url: when set, signals are also read from Redis pub/sub.
+        listen_url: the URL for the ``LISTEN`` connection when it must bypass a transaction
+            pooler (PgBouncer delivers no notifications); default ``database_url``.
         full_reload_seconds: period of the safety-net full reload.
     """
 
@@ -109,15 +111,16 @@ class Resolver:
         database_url: str,
         *,
         redis_url: str | None = None,
+        listen_url: str | None = None,
         full_reload_seconds: float = 60.0,
     ) -> None:
         self._table: Mapping[str, TenantContext] = {}
         self._database_url = database_url
+        self._listen_url = listen_url or database_url
         self._redis_url = redis_url
         self._full_reload_seconds = full_reload_seconds
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[asyncio.AbstractEventLoop, list[asyncio.Task[None]]] = {}
         self.reloads = 0
-        self.ready = asyncio.Event()
 
     def resolve(self, host: str) -> TenantContext | None:
         """The routable tenant (active or suspended) for a normalised host, or ``None``."""
@@ -158,19 +161,38 @@ class Resolver:
 
     # -- background listening -------------------------------------------------------------
 
-    def start(self, connect: Any) -> None:
-        """Start listening; ``connect`` is an async context manager factory giving a connection."""
-        self._tasks.append(asyncio.create_task(self._listen(connect), name="routing-listen"))
-        self._tasks.append(asyncio.create_task(self._periodic(connect), name="routing-reload"))
+    def start(self, connect: Any) -> asyncio.Event:
+        """Start listening on the running event loop; returns an event set once subscribed.
+
+        ``connect`` is a factory of async context managers giving a connection (``engine.connect``).
+        PostgreSQL ``LISTEN`` always runs (every writer sends ``NOTIFY``); with ``REDIS_URL`` a
+        Redis subscription runs beside it, so a writer configured either way is heard. Several
+        apps may share one resolver: each loop's tasks are stopped by that loop's :meth:`stop`.
+        """
+        ready = asyncio.Event()
+        tasks = [
+            asyncio.create_task(
+                self._listen(self._listen_postgres, connect, ready), name="routing-pg"
+            ),
+            asyncio.create_task(self._periodic(connect), name="routing-reload"),
+        ]
+        if self._redis_url:
+            tasks.append(
+                asyncio.create_task(
+                    self._listen(self._listen_redis, connect, asyncio.Event()), name="routing-redis"
+                )
+            )
+        self._tasks.setdefault(asyncio.get_running_loop(), []).extend(tasks)
+        return ready
 
     async def stop(self) -> None:
-        """Stop the background tasks."""
-        for task in self._tasks:
+        """Stop the background tasks started from the running event loop."""
+        tasks = self._tasks.pop(asyncio.get_running_loop(), [])
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._tasks.clear()
 
     async def _periodic(self, connect: Any) -> None:
         while True:
@@ -181,14 +203,11 @@ class Resolver:
             except Exception:
                 log.exception("periodic routing reload failed")
 
-    async def _listen(self, connect: Any) -> None:
+    async def _listen(self, listener: Any, connect: Any, ready: asyncio.Event) -> None:
         backoff = 0.2
         while True:
             try:
-                if self._redis_url:
-                    await self._listen_redis(connect)
-                else:
-                    await self._listen_postgres(connect)
+                await listener(connect, ready)
                 backoff = 0.2
             except asyncio.CancelledError:
                 raise
@@ -197,19 +216,19 @@ class Resolver:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _listen_postgres(self, connect: Any) -> None:
-        url = make_url(self._database_url).set(drivername="postgresql")
+    async def _listen_postgres(self, connect: Any, ready: asyncio.Event) -> None:
+        url = make_url(self._listen_url).set(drivername="postgresql")
         conninfo = url.render_as_string(hide_password=False)
         async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as listener:
             await listener.execute(f"LISTEN {CHANNEL}")
             async with connect() as conn:  # reload after (re)subscribing: nothing is missed
                 await self.load_all(conn)
-            self.ready.set()
+            ready.set()
             async for note in listener.notifies():
                 async with connect() as conn:
                     await self.apply_signal(conn, note.payload)
 
-    async def _listen_redis(self, connect: Any) -> None:
+    async def _listen_redis(self, connect: Any, ready: asyncio.Event) -> None:
         import redis.asyncio as aioredis
 
         client = aioredis.Redis.from_url(self._redis_url or "")
@@ -218,7 +237,7 @@ class Resolver:
             await pubsub.subscribe(CHANNEL)
             async with connect() as conn:
                 await self.load_all(conn)
-            self.ready.set()
+            ready.set()
             async for message in pubsub.listen():
                 if message.get("type") != "message":
                     continue

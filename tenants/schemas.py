@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from tenants.models import Tenant
+from whitelabel.context import TenantContext, TenantStatus
 
 __all__ = ["DomainView", "TenantView"]
 
@@ -66,6 +67,17 @@ class TenantView:
     def primary_host(self) -> str | None:
         """The tenant's primary hostname."""
         return next((d.hostname for d in self.domains if d.is_primary), None)
+
+    def context(self) -> TenantContext:
+        """The :class:`TenantContext` to bind with ``tenant_scope`` (scripts, tasks, tests)."""
+        return TenantContext(
+            id=self.id,
+            slug=self.slug,
+            name=self.name,
+            schema=self.schema_name,
+            status=TenantStatus(self.status),
+            primary_host=self.primary_host or "",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (ids and times as strings)."""

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from tenants import schema_manager
-from tenants.hosts import validate_custom_hostname, validate_slug
+from tenants.hosts import InvalidHost, normalise_host, validate_custom_hostname, validate_slug
 from tenants.models import Domain, DomainKind, SchemaState, SchemaStatus, Tenant
 from tenants.resolver import notify_routing_change, publish_redis
 from tenants.schemas import TenantView
@@ -139,6 +139,12 @@ class TenantService:
             Conflict: the slug or a hostname belongs to another tenant.
         """
         validate_slug(slug)
+        if self.subdomain_host(slug) == self.settings.platform_host:
+            raise ValidationFailed(
+                f"The slug {slug!r} would take the platform console's host.",
+                code="invalid_slug",
+                detail={"field": "slug", "reason": "reserved"},
+            )
         name = _validate_name(name)
         hosts = [
             validate_custom_hostname(
@@ -258,10 +264,25 @@ class TenantService:
     def purge(self, slug: str, *, actor: str = "platform") -> TenantView:
         """Drop a deleted tenant's schema and free its slug and hosts, in one transaction.
 
+        Idempotent: purging a tenant that is already purged returns it unchanged.
+
         Raises:
-            NotFound: no such tenant (already purged counts as not found).
+            NotFound: no tenant ever had that slug.
             Conflict: the tenant is not deleted yet.
         """
+        with self.db.platform_sync_session() as probe:
+            live = probe.scalars(
+                select(Tenant.id).where(Tenant.slug == slug, Tenant.purged_at.is_(None))
+            ).first()
+            if live is None:
+                purged = probe.scalars(
+                    select(Tenant)
+                    .where(Tenant.slug == slug)
+                    .options(selectinload(Tenant.domains), selectinload(Tenant.schema_state))
+                    .order_by(Tenant.purged_at.desc())
+                ).first()
+                if purged is not None:
+                    return TenantView.of(purged)
         with self._transaction() as (conn, session):
             tenant = self._load(session, slug, lock=True)
             if tenant.status != TenantStatus.DELETED.value:
@@ -287,14 +308,25 @@ class TenantService:
     ) -> TenantView:
         """Route a custom hostname to a tenant. Idempotent for the same tenant.
 
+        The tenant's own managed subdomain is accepted too, to make it primary again.
+
         Raises:
             ValidationFailed: not a valid custom hostname.
             Conflict: the hostname routes to another tenant.
         """
-        host = validate_custom_hostname(
-            hostname,
-            base_domain=self.settings.base_domain,
-            platform_host=self.settings.platform_host,
+        managed = self.subdomain_host(slug)
+        try:
+            is_managed = normalise_host(hostname) == managed
+        except InvalidHost:
+            is_managed = False
+        host = (
+            managed
+            if is_managed
+            else validate_custom_hostname(
+                hostname,
+                base_domain=self.settings.base_domain,
+                platform_host=self.settings.platform_host,
+            )
         )
         with self.db.platform_sync_session() as probe:
             schema = self._load(probe, slug).schema_name
@@ -335,7 +367,12 @@ class TenantService:
         Raises:
             Conflict: the hostname is the tenant's managed subdomain or its primary host.
         """
-        host = hostname.lower().rstrip(".")
+        try:
+            host = normalise_host(hostname)
+        except InvalidHost as exc:
+            raise ValidationFailed(
+                exc.message, code="invalid_hostname", detail={"field": "hostname"}
+            ) from exc
         with self.db.platform_sync_session() as probe:
             schema = self._load(probe, slug).schema_name
         with self._transaction(schema) as (conn, session):

@@ -6,9 +6,11 @@ import sys
 from typing import Any
 
 import click
+from psycopg.errors import UndefinedTable
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from whitelabel.errors import ClientError, SettingsError
-from whitelabel.runtime import Runtime
+from whitelabel.errors import ClientError, SettingsError, WhitelabelError
+from whitelabel.runtime import Runtime, require_migrated_platform
 from whitelabel.settings import Settings
 
 __all__ = ["get_runtime", "main"]
@@ -36,6 +38,21 @@ class _Cli(click.Group):
         except ClientError as exc:
             click.echo(f"whitelabel: {exc.message} [{exc.code}]", err=True)
             sys.exit(1)
+        except WhitelabelError as exc:
+            click.echo(f"whitelabel: {exc}", err=True)
+            sys.exit(2)
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            click.echo(f"whitelabel: cannot use the database: {reason}", err=True)
+            sys.exit(2)
+        except ProgrammingError as exc:
+            if isinstance(exc.orig, UndefinedTable) and '"platform.' in str(exc.orig):
+                click.echo(
+                    "whitelabel: the platform schema is not created: run `whitelabel db upgrade`",
+                    err=True,
+                )
+                sys.exit(2)
+            raise
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,13 +71,23 @@ def cli() -> None:
     type=click.IntRange(1, 64),
     help="Worker processes; routing changes reach every worker within a second.",
 )
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--app",
+    default="whitelabel.asgi:app_from_env",
+    show_default=True,
+    help="Import string of a factory returning the app (to serve your own plugins too).",
+)
+def serve(host: str, port: int, workers: int, app: str) -> None:
     """Serve the application (production server: uvicorn with uvloop and httptools)."""
     import uvicorn
 
-    Settings.from_env()  # validate before forking workers: one clear line, not one per worker
+    # Validate settings and the schema before starting workers: one clear line, not one per worker.
+    runtime = get_runtime(click.get_current_context())
+    with runtime.db.sync_engine.connect() as conn:
+        require_migrated_platform(conn)
+    runtime.db.sync_engine.dispose()
     uvicorn.run(
-        "whitelabel.asgi:app_from_env",
+        app,
         factory=True,
         host=host,
         port=port,

@@ -44,10 +44,11 @@ def run_demo(*, host: str = "127.0.0.1", port: int = 8000, serve: bool = True) -
     click.echo(f"whitelabel demo on {where}")
     for slug, name, _ in DEMO_TENANTS:
         click.echo(f"  {name:<24} http://{slug}.{base}:{port}/")
-    click.echo("Each page shows the database schema that served it. Ctrl+C stops the server.")
+    click.echo("Each page shows the database schema that served it.")
     if not serve:
         runtime.db.sync_engine.dispose()
         return
+    click.echo("Ctrl+C stops the server.")
     import uvicorn
 
     from whitelabel.app import create_app

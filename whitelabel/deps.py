@@ -5,21 +5,27 @@ Module authors write::
     @get("/things")
     async def things(tenant: CurrentTenant, db_session: DbSession) -> list[Thing]: ...
 
+``runtime`` (:data:`RuntimeDep`) gives the process's settings, database and tenant service.
 ``tenant`` is the request's :class:`~whitelabel.context.TenantContext`; ``db_session`` an
 ``AsyncSession`` bound to that tenant's schema, committed when the handler succeeds.
 """
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from whitelabel.context import TenantContext
 
-__all__ = ["CurrentTenant", "DbSession", "Engine"]
+if TYPE_CHECKING:
+    from whitelabel.runtime import Runtime
+
+__all__ = ["CurrentTenant", "DbSession", "Engine", "RuntimeDep"]
 
 CurrentTenant: TypeAlias = NamedDependency[TenantContext]
 DbSession: TypeAlias = NamedDependency[AsyncSession]
 Engine: TypeAlias = NamedDependency[AsyncEngine]
+RuntimeDep: TypeAlias = NamedDependency["Runtime"]
+"""The process's :class:`~whitelabel.runtime.Runtime` (settings, database, tenant service)."""

@@ -50,7 +50,15 @@ class Settings:
     """Embedded database and local files; tenant files live under ``files/<tenant id>/``."""
 
     redis_url: str | None = None
-    """Optional Redis for cross-process cache invalidation; ``None`` uses PostgreSQL NOTIFY."""
+    """Optional Redis: routing changes are also published there (PostgreSQL NOTIFY always is)."""
+
+    listen_database_url: str | None = None
+    """A direct PostgreSQL URL for the ``LISTEN`` connection when ``DATABASE_URL`` goes through
+    PgBouncer in transaction mode (which delivers no notifications); default ``DATABASE_URL``."""
+
+    prepare_threshold: int | None = 5
+    """psycopg's ``prepare_threshold``: executions before a statement is prepared server-side;
+    ``None`` never prepares (PgBouncer in transaction mode older than 1.21)."""
 
     pool_size: int = 10
     """Connections per process in the request pool (SQLAlchemy ``pool_size``)."""
@@ -91,6 +99,12 @@ class Settings:
             "unix",
         ):
             raise SettingsError("REDIS_URL", "a Redis URL such as redis://127.0.0.1:6379/0")
+        if self.listen_database_url is not None and urlsplit(
+            self.listen_database_url
+        ).scheme not in ("postgresql+psycopg", "postgresql"):
+            raise SettingsError(
+                "WHITELABEL_LISTEN_DATABASE_URL", "a PostgreSQL URL, like DATABASE_URL"
+            )
         if not 1 <= self.pool_size <= 1000:
             raise SettingsError("WHITELABEL_POOL_SIZE", "a whole number from 1 to 1000")
 
@@ -116,8 +130,15 @@ class Settings:
         pool = env.get("WHITELABEL_POOL_SIZE", "10")
         if not _POOL_SIZE.fullmatch(pool):
             raise SettingsError("WHITELABEL_POOL_SIZE", "a whole number from 1 to 1000")
+        prepare = env.get("WHITELABEL_DB_PREPARE_THRESHOLD", "5")
+        if prepare != "off" and not _POOL_SIZE.fullmatch(prepare):
+            raise SettingsError(
+                "WHITELABEL_DB_PREPARE_THRESHOLD", "a whole number, or off to never prepare"
+            )
         return cls(
             database_url=env.get("DATABASE_URL") or None,
+            listen_database_url=env.get("WHITELABEL_LISTEN_DATABASE_URL") or None,
+            prepare_threshold=None if prepare == "off" else int(prepare),
             base_domain=env.get("WHITELABEL_BASE_DOMAIN", "localhost"),
             platform_host=env.get("WHITELABEL_PLATFORM_HOST", ""),
             secret_key=env.get("WHITELABEL_SECRET_KEY") or None,

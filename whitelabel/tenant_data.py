@@ -43,7 +43,7 @@ class TenantSetting(TenantBase):
     __tablename__ = "settings"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    value: Mapped[Any] = mapped_column(JSONB)
+    value: Mapped[Any] = mapped_column(JSONB, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), default=utcnow, onupdate=utcnow
     )

@@ -7,6 +7,8 @@ a transaction (see :mod:`whitelabel.db.switching`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
@@ -36,23 +38,27 @@ class Database:
 
     Args:
         url: a ``postgresql+psycopg://`` URL.
+        prepare_threshold: psycopg's server-side prepare threshold (``None``: never prepare).
         pool_size: connections per pool. The async request pool never holds more (no overflow);
             the sync command pool may overflow to twice as many.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, prepare_threshold: int | None = 5) -> None:
         self.url = url
+        connect_args: dict[str, Any] = {"prepare_threshold": prepare_threshold}
         # No overflow for requests: WHITELABEL_POOL_SIZE is the most connections a process holds
         # for requests, so max_connections and PgBouncer can be sized from it, and a pool of one
         # is really one connection (tests/integration/test_leak_concurrency.py runs every
         # tenant's transactions through one connection that way; with overflow it opened two).
         self.async_engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=0
+            url, pool_size=pool_size, max_overflow=0, connect_args=connect_args
         )
         install_engine_hooks(self.async_engine.sync_engine)
         # Commands may nest a session in another (TenantService.create re-adding hosts) and fleet
         # upgrades run several threads, so the command pool keeps its overflow.
-        self.sync_engine: Engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        self.sync_engine: Engine = create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
+        )
         install_engine_hooks(self.sync_engine)
         self._async_binds: dict[str, AsyncEngine] = {}
         self._sync_binds: dict[str, Engine] = {}

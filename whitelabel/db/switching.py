@@ -40,6 +40,11 @@ def _on_begin(conn: Connection) -> None:
     conn.info.pop(_PATH_SET_KEY, None)
 
 
+def _on_rollback_savepoint(conn: Connection, name: str, context: object) -> None:
+    # A SET LOCAL made inside the savepoint is undone with it: set it again when next needed.
+    conn.info.pop(_PATH_SET_KEY, None)
+
+
 def _before_cursor_execute(
     conn: Connection,
     cursor: DBAPICursor,
@@ -65,6 +70,7 @@ def _before_cursor_execute(
 def install_engine_hooks(engine: Engine) -> None:
     """Install the textual-SQL ``search_path`` hook on a (sync or async's sync) engine."""
     event.listen(engine, "begin", _on_begin)
+    event.listen(engine, "rollback_savepoint", _on_rollback_savepoint)
     event.listen(engine, "before_cursor_execute", _before_cursor_execute)
 
 

@@ -17,7 +17,15 @@ from whitelabel.testing.kit import (
     TenantFactory,
     host_client,
     settings_for_tests,
+    start_test_runtime,
     wait_for_route,
 )
 
-__all__ = ["LiveServer", "TenantFactory", "host_client", "settings_for_tests", "wait_for_route"]
+__all__ = [
+    "LiveServer",
+    "TenantFactory",
+    "host_client",
+    "settings_for_tests",
+    "start_test_runtime",
+    "wait_for_route",
+]
