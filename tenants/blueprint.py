@@ -6,11 +6,13 @@ a tenant is then one transaction: ``CREATE SCHEMA``, ``SET LOCAL search_path``, 
 multi-statement round trip, and the version row. No migration is replayed.
 
 The blueprint covers what tenant migrations create: enum types, tables (columns, types, defaults,
-identity and generated columns, collations), every constraint, every index and the rows of
-``alembic_version``. Anything else in the template (views, functions, triggers, standalone
-sequences, domains, partitioned or unlogged tables) makes :func:`read_blueprint` raise
-:class:`UnsupportedTemplate` so that the gap is fixed here rather than cloned wrongly; the catalog
-comparison test (tests/integration/test_template_clone.py) guards the equivalence.
+identity and generated columns, collations), every constraint, every index, and the rows of small
+tables (seed data a migration inserted, and ``alembic_version``) as a snapshot. Anything else in
+the template (views, functions, triggers, standalone sequences, domains, partitioned or unlogged
+tables, foreign keys to other schemas, large or identity tables holding rows) makes
+:func:`read_blueprint` raise :class:`UnsupportedTemplate` so that the gap is fixed here rather
+than cloned wrongly; the catalog comparison test (tests/integration/test_template_clone.py)
+guards the equivalence.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ __all__ = ["TEMPLATE_SCHEMA", "UnsupportedTemplate", "read_blueprint"]
 TEMPLATE_SCHEMA = "tenant_template"
 
 
+_MAX_SEED_ROWS = 1000
+
+
 class UnsupportedTemplate(RuntimeError):
     """The template holds an object kind the blueprint cannot reproduce exactly."""
 
@@ -35,6 +40,13 @@ def _rows(conn: Connection, query: str, **params: Any) -> list[Any]:
 
 
 _UNSUPPORTED = """
+SELECT 'foreign key ' || con.conname::text || ' to another schema'
+  FROM pg_constraint con
+  JOIN pg_class c ON c.oid = con.conrelid
+  JOIN pg_class r ON r.oid = con.confrelid
+ WHERE c.relnamespace = CAST(:schema AS regnamespace) AND con.contype = 'f'
+   AND r.relnamespace <> c.relnamespace
+UNION ALL
 SELECT 'relation ' || c.relname::text || ' of kind ' || c.relkind::text
   FROM pg_class c
  WHERE c.relnamespace = CAST(:schema AS regnamespace)
@@ -148,8 +160,45 @@ def _index_sql(conn: Connection, idx: Any) -> str:
     return f"CREATE {unique}INDEX {_quote(conn, idx.name)} ON {_quote(conn, idx.table_name)} {rest}"
 
 
+def _constraint_sql(conn: Connection, con: Any) -> str:
+    return (
+        f"ALTER TABLE {_quote(conn, con.relname)} "
+        f"ADD CONSTRAINT {_quote(conn, con.conname)} {con.definition}"
+    )
+
+
+def _rows_sql(conn: Connection, schema: str, table: str) -> list[str]:
+    """The table's rows as one INSERT of row literals (a snapshot taken now), or nothing."""
+    qualified = f"{_quote(conn, schema)}.{_quote(conn, table)}"
+    literals = [
+        row[0]
+        for row in conn.execute(
+            text(f"SELECT quote_literal(t::text) FROM {qualified} AS t LIMIT :n"),  # noqa: S608
+            {"n": _MAX_SEED_ROWS + 1},
+        )
+    ]
+    if not literals:
+        return []
+    if len(literals) > _MAX_SEED_ROWS:
+        raise UnsupportedTemplate(
+            f"table {table} holds over {_MAX_SEED_ROWS} rows; seed data belongs in small tables"
+        )
+    identity = conn.execute(
+        text(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) AND attidentity <> ''"
+        ),
+        {"t": qualified},
+    ).first()
+    if identity is not None:
+        raise UnsupportedTemplate(f"table {table} has an identity column and rows to copy")
+    name = _quote(conn, table)
+    values = ", ".join(f"({literal})" for literal in literals)
+    # Each literal is the text of a whole row, cast back to the new table's row type.
+    return [f"INSERT INTO {name} SELECT (CAST(r AS {name})).* FROM (VALUES {values}) AS v(r)"]  # noqa: S608
+
+
 def read_blueprint(conn: Connection, schema: str = TEMPLATE_SCHEMA) -> list[str]:
-    """The DDL and version rows that recreate ``schema``, with unqualified names.
+    """The DDL and rows (seed data, the version row) that recreate ``schema``, unqualified.
 
     Runs inside the caller's transaction (it sets a transaction-local ``search_path`` so that the
     catalog functions print names unqualified).
@@ -166,19 +215,18 @@ def read_blueprint(conn: Connection, schema: str = TEMPLATE_SCHEMA) -> list[str]
         statements.append(
             f"CREATE TYPE {_quote(conn, enum.name)} AS ENUM ({', '.join(enum.labels)})"
         )
-    for table in _rows(conn, _TABLES, schema=schema):
+    tables = _rows(conn, _TABLES, schema=schema)
+    for table in tables:
         columns = ", ".join(_column_sql(conn, col) for col in _rows(conn, _COLUMNS, oid=table.oid))
         statements.append(f"CREATE TABLE {_quote(conn, table.relname)} ({columns})")
-    for con in _rows(conn, _CONSTRAINTS, schema=schema):
-        statements.append(
-            f"ALTER TABLE {_quote(conn, con.relname)} "
-            f"ADD CONSTRAINT {_quote(conn, con.conname)} {con.definition}"
-        )
+    constraints = _rows(conn, _CONSTRAINTS, schema=schema)  # foreign keys come last
+    for con in (c for c in constraints if c.contype != "f"):
+        statements.append(_constraint_sql(conn, con))
+    # Rows (seed data and the version row) before the foreign keys, so their order is free.
+    for table in tables:
+        statements.extend(_rows_sql(conn, schema, table.relname))
+    for con in (c for c in constraints if c.contype == "f"):
+        statements.append(_constraint_sql(conn, con))
     for idx in _rows(conn, _INDEXES, schema=schema):
         statements.append(_index_sql(conn, idx))
-    versions = _rows(conn, "SELECT version_num FROM alembic_version ORDER BY version_num")
-    for version in versions:
-        literal = conn.execute(text("SELECT quote_literal(:v)"), {"v": version[0]}).scalar_one()
-        # quote_literal made the value safe; it is our own revision id in any case
-        statements.append(f"INSERT INTO alembic_version (version_num) VALUES ({literal})")  # noqa: S608
     return statements

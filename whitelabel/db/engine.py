@@ -54,8 +54,8 @@ class Database:
             url, pool_size=pool_size, max_overflow=0, connect_args=connect_args
         )
         install_engine_hooks(self.async_engine.sync_engine)
-        # Commands may nest a session in another (TenantService.create re-adding hosts) and fleet
-        # upgrades run several threads, so the command pool keeps its overflow.
+        # Commands may nest a session in another (TenantService.create re-adding hosts), so the
+        # command pool keeps its overflow.
         self.sync_engine: Engine = create_engine(
             url, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
         )

@@ -13,14 +13,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from psycopg import sql
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
 from sqlalchemy.orm import ORMExecuteState, Session
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.elements import ClauseElement, TextClause
+from sqlalchemy.sql.util import find_tables
 
 from whitelabel.db.base import TENANT_SCHEMA, TenantBase
 from whitelabel.errors import TenantNotBoundError
@@ -74,14 +75,20 @@ def install_engine_hooks(engine: Engine) -> None:
     event.listen(engine, "before_cursor_execute", _before_cursor_execute)
 
 
-def _tenant_mapper_touched(state: ORMExecuteState) -> bool:
-    return any(m.class_ is not None and issubclass(m.class_, TenantBase) for m in state.all_mappers)
+def _tenant_table_touched(state: ORMExecuteState) -> bool:
+    if any(m.class_ is not None and issubclass(m.class_, TenantBase) for m in state.all_mappers):
+        return True
+    # Core statements run through a session (select(func.count()).select_from(Model),
+    # select(table)) carry no mapper: look at their tables. Only sessions without a tenant pay.
+    statement = cast(ClauseElement, state.statement)
+    tables = find_tables(statement, include_crud=True, include_joins=True)
+    return any(table.schema == TENANT_SCHEMA for table in tables)
 
 
 def _do_orm_execute(state: ORMExecuteState) -> None:
     if state.session.info.get(SCHEMA_INFO_KEY):
         return
-    if _tenant_mapper_touched(state):
+    if _tenant_table_touched(state):
         raise TenantNotBoundError("a query on a tenant table")
 
 
