@@ -8,12 +8,14 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
 from litestar import Litestar
 
 from tenants.schemas import TenantView
+from whitelabel.db.embedded import embedded_url
 from whitelabel.errors import NotFound
 from whitelabel.runtime import Runtime
 from whitelabel.settings import Settings
@@ -38,7 +40,13 @@ def settings_for_tests(environ: Mapping[str, str] | None = None) -> Settings:
     """
     env = dict(os.environ if environ is None else environ)
     env.setdefault("WHITELABEL_SECRET_KEY", "test-only-" + "x" * 40)
-    return Settings.from_env(env, allow_insecure_secret=True)
+    settings = Settings.from_env(env, allow_insecure_secret=True)
+    if settings.database_url is None:
+        # Resolve the embedded server's test database now, so every runtime a test builds from
+        # these settings (a second server, a subprocess's environment) lands in the same place.
+        url = embedded_url(settings.data_dir, TEST_DATABASE)
+        settings = replace(settings, database_url=url)
+    return settings
 
 
 def start_test_runtime(settings: Settings) -> Runtime:
