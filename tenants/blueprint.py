@@ -29,6 +29,8 @@ TEMPLATE_SCHEMA = "tenant_template"
 
 
 _MAX_SEED_ROWS = 1000
+#: First statement of every blueprint; a stored blueprint with another marker is rebuilt.
+FORMAT_MARKER = "-- whitelabel blueprint format 2"
 
 
 class UnsupportedTemplate(RuntimeError):
@@ -192,9 +194,25 @@ def _rows_sql(conn: Connection, schema: str, table: str) -> list[str]:
     if identity is not None:
         raise UnsupportedTemplate(f"table {table} has an identity column and rows to copy")
     name = _quote(conn, table)
+    columns = [
+        _quote(conn, row[0])
+        for row in conn.execute(
+            text(
+                "SELECT attname FROM pg_attribute WHERE attrelid = CAST(:t AS regclass)"
+                " AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum"
+            ),
+            {"t": qualified},
+        )
+    ]
+    names = ", ".join(columns)
+    picked = ", ".join(f"x.{c}" for c in columns)
     values = ", ".join(f"({literal})" for literal in literals)
-    # Each literal is the text of a whole row, cast back to the new table's row type.
-    return [f"INSERT INTO {name} SELECT (CAST(r AS {name})).* FROM (VALUES {values}) AS v(r)"]  # noqa: S608
+    # Each literal is the text of a whole row, cast back to the new table's row type; generated
+    # columns are left out (the database computes them).
+    return [
+        f"INSERT INTO {name} ({names}) SELECT {picked} FROM "  # noqa: S608
+        f"(SELECT (CAST(r AS {name})).* FROM (VALUES {values}) AS v(r)) AS x"
+    ]
 
 
 def read_blueprint(conn: Connection, schema: str = TEMPLATE_SCHEMA) -> list[str]:
@@ -210,7 +228,7 @@ def read_blueprint(conn: Connection, schema: str = TEMPLATE_SCHEMA) -> list[str]
     if problems:
         raise UnsupportedTemplate("the template schema holds: " + "; ".join(problems))
     set_local_search_path(conn, schema)
-    statements: list[str] = []
+    statements: list[str] = [FORMAT_MARKER]
     for enum in _rows(conn, _ENUMS, schema=schema):
         statements.append(
             f"CREATE TYPE {_quote(conn, enum.name)} AS ENUM ({', '.join(enum.labels)})"

@@ -175,6 +175,10 @@ def upgrade(ctx: click.Context, slug: str | None, concurrency: int, dry_run: boo
         report = upgrade_fleet(runtime.db.sync_engine, slug=slug, dry_run=True)
         _print_dry_run(report)
         return
+    with runtime.db.sync_engine.connect() as conn:  # fail early, before drawing progress
+        conn.exec_driver_sql("SELECT 1")
+    if slug is not None:
+        runtime.tenants.get(slug)
     columns = (
         TextColumn("[bold]tenants"),
         BarColumn(),

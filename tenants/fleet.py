@@ -152,15 +152,27 @@ def _upgrade_one(
 _worker: dict[str, Any] = {}
 
 
-def _worker_init(url: str, script_dir: str | None) -> None:
+def _worker_init(url: str, script_dir: str | None, prepare_threshold: int | None) -> None:
     from sqlalchemy import create_engine
 
     from whitelabel.db.switching import install_engine_hooks
 
-    engine = create_engine(url, pool_size=1, max_overflow=1)
+    engine = create_engine(
+        url,
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"prepare_threshold": prepare_threshold},
+    )
     install_engine_hooks(engine)
     _worker["engine"] = engine
     _worker["script"] = runner.script_directory_at(script_dir) if script_dir else None
+
+
+def _prepare_threshold(engine: Engine) -> int | None:
+    """The parent engine's psycopg prepare threshold, for the workers' engines."""
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        return getattr(raw, "prepare_threshold", 5)
 
 
 def _worker_upgrade(tenant_id: uuid.UUID, schema: str, head: str) -> Outcome:
@@ -180,7 +192,7 @@ def _run_in_processes(
         max_workers=concurrency,
         mp_context=context,
         initializer=_worker_init,
-        initargs=(url, script.dir if script else None),
+        initargs=(url, script.dir if script else None, _prepare_threshold(engine)),
     ) as pool:
         futures = {
             pool.submit(_worker_upgrade, tid, schema, head): (tslug, schema)

@@ -17,6 +17,7 @@ __all__ = [
     "RESERVED_SLUGS",
     "InvalidHost",
     "normalise_host",
+    "parse_hostname",
     "validate_custom_hostname",
     "validate_slug",
 ]
@@ -149,24 +150,35 @@ def validate_slug(slug: str) -> str:
     return slug
 
 
+def parse_hostname(hostname: str) -> str:
+    """Normalise a hostname given as an argument or a field (not a Host header): no port.
+
+    Raises:
+        ValidationFailed: ``invalid_hostname``, with ``reason: format`` for a scheme, port or path.
+    """
+    if ":" in hostname or "/" in hostname:
+        raise ValidationFailed(
+            "A hostname stands alone, without a scheme, port or path.",
+            code="invalid_hostname",
+            detail={"field": "hostname", "reason": "format"},
+        )
+    try:
+        return normalise_host(hostname)
+    except InvalidHost as exc:
+        raise ValidationFailed(
+            "Not a valid hostname: " + exc.message.removeprefix("The Host header ").rstrip("."),
+            code="invalid_hostname",
+            detail={"field": "hostname"},
+        ) from exc
+
+
 def validate_custom_hostname(hostname: str, *, base_domain: str, platform_host: str) -> str:
     """Normalise a custom domain and refuse hosts whitelabel owns (the base domain's own names).
 
     Raises:
         ValidationFailed: not a DNS name, an IP literal, or under the base domain.
     """
-    if ":" in hostname or "/" in hostname:
-        raise ValidationFailed(
-            "A custom domain is a hostname alone, without a scheme, port or path.",
-            code="invalid_hostname",
-            detail={"field": "hostname", "reason": "format"},
-        )
-    try:
-        host = normalise_host(hostname)
-    except InvalidHost as exc:
-        raise ValidationFailed(
-            exc.message, code="invalid_hostname", detail={"field": "hostname"}
-        ) from exc
+    host = parse_hostname(hostname)
     if host.startswith("[") or re.fullmatch(r"[0-9.]+", host) or "." not in host:
         raise ValidationFailed(
             "A custom domain is a DNS name with at least two labels, not an IP address.",

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from migrations import runner
-from tenants.blueprint import TEMPLATE_SCHEMA, read_blueprint
+from tenants.blueprint import FORMAT_MARKER, TEMPLATE_SCHEMA, read_blueprint
 from tenants.models import SchemaBlueprint
 from whitelabel.context import is_tenant_schema_name
 
@@ -64,15 +64,15 @@ def ensure_template(engine: Engine, script: ScriptDirectory | None = None) -> st
         )
         if runner.current_revision(conn, TEMPLATE_SCHEMA) != target:
             runner.upgrade(conn, "tenant", schema=TEMPLATE_SCHEMA, script=script)
-        stored = conn.execute(
-            select(SchemaBlueprint.revision).where(SchemaBlueprint.revision == target)
-        ).first()
-        if stored is None:
+        stored = load_blueprint(conn, target)
+        if stored is None or stored[:1] != [FORMAT_MARKER]:
             statements = read_blueprint(conn, TEMPLATE_SCHEMA)
             conn.execute(
                 insert(SchemaBlueprint)
                 .values(revision=target, statements=statements)
-                .on_conflict_do_nothing()
+                .on_conflict_do_update(
+                    index_elements=[SchemaBlueprint.revision], set_={"statements": statements}
+                )
             )
     return target
 
@@ -90,7 +90,7 @@ def create_schema_from_blueprint(conn: Connection, schema: str, statements: list
     conn.exec_driver_sql(_sql(conn, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema))))
     runner.set_local_search_path(conn, schema)
     # One round trip: psycopg sends a parameterless multi-statement string as a simple query.
-    conn.exec_driver_sql(";\n".join(statements))
+    conn.exec_driver_sql(";\n".join(s for s in statements if not s.startswith("--")))
 
 
 def drop_schema(conn: Connection, schema: str) -> None:

@@ -18,7 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from tenants import schema_manager
-from tenants.hosts import InvalidHost, normalise_host, validate_custom_hostname, validate_slug
+from tenants.hosts import (
+    InvalidHost,
+    normalise_host,
+    parse_hostname,
+    validate_custom_hostname,
+    validate_slug,
+)
 from tenants.models import Domain, DomainKind, SchemaState, SchemaStatus, Tenant
 from tenants.resolver import notify_routing_change, publish_redis
 from tenants.schemas import TenantView
@@ -367,12 +373,7 @@ class TenantService:
         Raises:
             Conflict: the hostname is the tenant's managed subdomain or its primary host.
         """
-        try:
-            host = normalise_host(hostname)
-        except InvalidHost as exc:
-            raise ValidationFailed(
-                exc.message, code="invalid_hostname", detail={"field": "hostname"}
-            ) from exc
+        host = parse_hostname(hostname)
         with self.db.platform_sync_session() as probe:
             schema = self._load(probe, slug).schema_name
         with self._transaction(schema) as (conn, session):

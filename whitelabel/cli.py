@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -86,6 +87,8 @@ def serve(host: str, port: int, workers: int, app: str) -> None:
     with runtime.db.sync_engine.connect() as conn:
         require_migrated_platform(conn)
     runtime.db.sync_engine.dispose()
+    if os.getcwd() not in sys.path:  # --app may name a module of the current project
+        sys.path.insert(0, os.getcwd())
     uvicorn.run(
         app,
         factory=True,

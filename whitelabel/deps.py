@@ -12,20 +12,18 @@ Module authors write::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from whitelabel.context import TenantContext
-
-if TYPE_CHECKING:
-    from whitelabel.runtime import Runtime
+from whitelabel.runtime import Runtime
 
 __all__ = ["CurrentTenant", "DbSession", "Engine", "RuntimeDep"]
 
 CurrentTenant: TypeAlias = NamedDependency[TenantContext]
 DbSession: TypeAlias = NamedDependency[AsyncSession]
 Engine: TypeAlias = NamedDependency[AsyncEngine]
-RuntimeDep: TypeAlias = NamedDependency["Runtime"]
+RuntimeDep: TypeAlias = NamedDependency[Runtime]
 """The process's :class:`~whitelabel.runtime.Runtime` (settings, database, tenant service)."""

@@ -31,7 +31,8 @@ async def readyz(engine: Engine) -> Response[dict[str, str]]:
             {
                 "status": "unavailable",
                 "code": "database_unavailable",
-                "message": type(exc).__name__,
+                "message": "The database does not answer.",
+                "detail": type(exc).__name__,
             },
             status_code=503,
         )

@@ -38,7 +38,6 @@ _CODES = {
     415: "unsupported_media_type",
     422: "validation_failed",
     429: "rate_limited",
-    500: "internal_error",
     503: "unavailable",
 }
 
@@ -76,7 +75,7 @@ def http_exception_response(request: Request[Any, Any, Any], exc: HTTPException)
         return error_response(
             request, 400, "validation_failed", "The request is not valid.", exc.extra
         )
-    if status >= 500:
+    if status >= 500 and status != 503:
         return internal_error_response(request, exc)
     code = _CODES.get(status, "error")
     return error_response(request, status, code, exc.detail, None, exc.headers)

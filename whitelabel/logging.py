@@ -50,7 +50,12 @@ def configure_logging(level: int = logging.INFO, *, json: bool | None = None) ->
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # JSON lines carry the formatted traceback; the console renderer prints its own.
+                *([structlog.processors.format_exc_info] if use_json else []),
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()
@@ -91,7 +96,8 @@ class RequestContextMiddleware(ASGIMiddleware):
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
+                # An error answer may carry an id already: this one, the one logged, wins.
+                headers = [h for h in message.get("headers", ()) if h[0] != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
                 if self.access_log:

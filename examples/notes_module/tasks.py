@@ -8,22 +8,15 @@ from __future__ import annotations
 
 from examples.notes_module.service import count_notes_sync
 from tenants.schemas import TenantView
-from whitelabel.context import TenantContext, TenantStatus, tenant_scope
+from whitelabel.context import TenantContext, tenant_scope
 from whitelabel.runtime import Runtime
 
 __all__ = ["context_for", "note_count"]
 
 
 def context_for(view: TenantView) -> TenantContext:
-    """The :class:`TenantContext` of a tenant read from the registry."""
-    return TenantContext(
-        id=view.id,
-        slug=view.slug,
-        name=view.name,
-        schema=view.schema_name,
-        status=TenantStatus(view.status),
-        primary_host=view.primary_host or "",
-    )
+    """The :class:`TenantContext` of a tenant read from the registry (``view.context()``)."""
+    return view.context()
 
 
 def note_count(runtime: Runtime, slug: str) -> int:
@@ -32,6 +25,6 @@ def note_count(runtime: Runtime, slug: str) -> int:
     Raises:
         NotFound: there is no tenant ``slug`` (purged tenants included).
     """
-    tenant = context_for(runtime.tenants.get(slug))
+    tenant = runtime.tenants.get(slug).context()
     with tenant_scope(tenant), runtime.db.tenant_sync_session() as session:
         return count_notes_sync(session)

@@ -213,7 +213,8 @@ _RICH_SCHEMA = [
     " CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))",
     "INSERT INTO alembic_version VALUES ('rich0001')",
     # seed rows, one table referencing the other (and sorting before it: rows precede the keys)
-    "CREATE TABLE kinds (code text PRIMARY KEY, label text NOT NULL, extra jsonb)",
+    "CREATE TABLE kinds (code text PRIMARY KEY, label text NOT NULL, extra jsonb,"
+    " label_length int GENERATED ALWAYS AS (length(label)) STORED)",
     "INSERT INTO kinds VALUES ('a', 'Alpha', NULL),"
     " ('b', 'B''s \"quoted\" (label), with commas', '{\"k\": [1, \"two\"]}')",
     "CREATE TABLE kind_aliases (alias text PRIMARY KEY,"

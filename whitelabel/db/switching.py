@@ -7,8 +7,10 @@
   statement of a transaction the connection runs ``SET LOCAL search_path`` for the bound schema.
   ``SET LOCAL`` ends with the transaction, so nothing survives on a pooled connection (safe under
   PgBouncer transaction pooling). ORM-only transactions never pay for it.
-* An ORM statement touching a tenant table through a session with no tenant raises
-  :class:`~whitelabel.errors.TenantNotBoundError` before any SQL is sent.
+* A statement touching a tenant table (ORM or Core) through a session with no tenant raises
+  :class:`~whitelabel.errors.TenantNotBoundError` before any SQL is sent; what escapes that guard
+  (a unit-of-work flush, a bare connection) names the placeholder schema ``tenant``, which does
+  not exist, and fails in the database.
 """
 
 from __future__ import annotations
