@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
-from litestar.datastructures import State
 from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenants.middleware import STATE_TENANT
 from whitelabel.context import TenantContext
-from whitelabel.deps import CurrentTenant
+from whitelabel.db.engine import Database
 from whitelabel.errors import NotFound
-from whitelabel.runtime import Runtime
 
-__all__ = ["provide_db_session", "provide_tenant"]
+__all__ = ["db_session_provider", "provide_tenant"]
 
 
 def provide_tenant(scope: Scope) -> TenantContext:
@@ -25,18 +23,20 @@ def provide_tenant(scope: Scope) -> TenantContext:
     return tenant
 
 
-async def provide_db_session(
-    tenant: CurrentTenant, state: State
-) -> AsyncGenerator[AsyncSession, None]:
-    """A session bound to the request's tenant schema, committed when the handler succeeds.
+def db_session_provider(
+    db: Database,
+) -> Callable[[Scope], AsyncGenerator[AsyncSession, None]]:
+    """The ``db_session`` dependency over ``db``: a session bound to the request's tenant schema,
+    committed when the handler succeeds. A handler error rolls back; a commit error propagates
+    (it is never swallowed). Outside a tenant host it is the same 404 as ``tenant``."""
 
-    A handler error rolls back; a commit error propagates (it is never swallowed).
-    """
-    runtime: Runtime = state["runtime"]
-    async with runtime.db.tenant_session(tenant) as session:
-        try:
-            yield session
-        except Exception:
-            await session.rollback()
-            raise
-        await session.commit()
+    async def provide_db_session(scope: Scope) -> AsyncGenerator[AsyncSession, None]:
+        async with db.tenant_session(provide_tenant(scope)) as session:
+            try:
+                yield session
+            except Exception:
+                await session.rollback()
+                raise
+            await session.commit()
+
+    return provide_db_session

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 import idna
 
@@ -79,6 +80,7 @@ def _to_ascii(host: str) -> str:
         raise InvalidHost("The Host header is not a valid internationalised name.") from exc
 
 
+@lru_cache(maxsize=4096)  # pure: a hit skips the parsing on every request to a known host
 def normalise_host(raw: bytes | str | None) -> str:
     """The canonical form of a Host header value: lower case, no port, no trailing dot, punycode.
 

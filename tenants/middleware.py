@@ -18,7 +18,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from tenants.hosts import InvalidHost, normalise_host
 from tenants.resolver import Resolver
 from tenants.responses import Answer, invalid_host, send_answer, suspended, unknown_host
-from whitelabel.context import TenantContext, TenantStatus, tenant_scope
+from whitelabel.context import TenantContext, TenantStatus, bind_tenant, unbind_tenant
 
 __all__ = ["HostDecision", "TenancyMiddleware", "answer_for", "decide", "host_header"]
 
@@ -92,8 +92,11 @@ class TenancyMiddleware(ASGIMiddleware):
             tenant = decision.tenant
             scope["state"][STATE_TENANT] = tenant
             structlog.contextvars.bind_contextvars(tenant=tenant.slug)
-            with tenant_scope(tenant):
+            token = bind_tenant(tenant)
+            try:
                 await next_app(scope, receive, send)
+            finally:
+                unbind_tenant(token)
         elif decision.kind == "platform":
             scope["state"][STATE_PLATFORM] = True
             structlog.contextvars.bind_contextvars(tenant="-platform-")

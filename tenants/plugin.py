@@ -13,7 +13,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.plugins import CLIPlugin, InitPlugin
 
-from tenants.deps import provide_db_session, provide_tenant
+from tenants.deps import db_session_provider, provide_tenant
 from tenants.middleware import TenancyMiddleware, answer_for, decide
 from tenants.responses import as_response
 from whitelabel.http_errors import http_exception_response
@@ -51,7 +51,7 @@ class TenancyPlugin(InitPlugin, CLIPlugin):
         settings = runtime.settings
         app_config.middleware.append(TenancyMiddleware(runtime.resolver, settings.platform_host))
         app_config.dependencies["tenant"] = Provide(provide_tenant, sync_to_thread=False)
-        app_config.dependencies["db_session"] = Provide(provide_db_session)
+        app_config.dependencies["db_session"] = Provide(db_session_provider(runtime.db))
 
         def host_first(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
             """400/404/405 raised before any middleware ran (the router found no route, or
