@@ -8,7 +8,7 @@ tenant to the ``ContextVar`` and ``scope["state"]`` for everything downstream.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import structlog
 from litestar.enums import ScopeType
@@ -24,7 +24,7 @@ __all__ = ["HostDecision", "TenancyMiddleware", "answer_for", "decide", "host_he
 
 STATE_TENANT = "tenant"
 STATE_PLATFORM = "platform"
-OPEN_PATHS = ("/healthz", "/readyz")
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 def host_header(scope: Scope) -> bytes | None:
@@ -42,9 +42,8 @@ def host_header(scope: Scope) -> bytes | None:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class HostDecision:
-    """What to do with a request, judged from its Host header alone."""
+class HostDecision(NamedTuple):
+    """What to do with a request, judged from its Host header alone (a tuple: made per request)."""
 
     kind: str  # "tenant" | "platform" | "unknown" | "suspended" | "invalid"
     tenant: TenantContext | None = None
@@ -80,13 +79,15 @@ class TenancyMiddleware(ASGIMiddleware):
     """Binds each HTTP request and websocket to its tenant (see module docs)."""
 
     scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
-    exclude_path_pattern = ("^/healthz$", "^/readyz$")
 
     def __init__(self, resolver: Resolver, platform_host: str) -> None:
         self.resolver = resolver
         self.platform_host = platform_host
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope["path"] in OPEN_PATHS:  # answer on any host (a set lookup, not a regex per call)
+            await next_app(scope, receive, send)
+            return
         decision = decide(scope, self.resolver, self.platform_host)
         if decision.kind == "tenant" and decision.tenant is not None:
             tenant = decision.tenant

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -21,16 +21,32 @@ from whitelabel.db.switching import (
     translate_map,
 )
 
-__all__ = ["Database", "WhitelabelSession"]
+__all__ = ["Database", "TenantSession", "WhitelabelSession"]
 
-_MAX_BOUND_ENGINES = 20_000
 
 
 class WhitelabelSession(Session):
-    """The session class of every whitelabel session; refuses tenant tables without a tenant."""
+    """Sessions that may run without a tenant (platform work): tenant tables are refused unless
+    the session carries a tenant schema in ``info``."""
 
 
 install_session_hooks(WhitelabelSession)
+
+
+class TenantSession(Session):
+    """Sessions created bound to one tenant (:meth:`Database.tenant_session`): no guard needed.
+
+    Each transaction's connection gets the tenant's ``schema_translate_map`` as it begins. (An
+    engine bound with ``execution_options`` would do the same, but its joined event dispatch
+    costs every statement of every request measurably more.)
+    """
+
+
+def _bind_connection(session: Session, transaction: object, connection: Connection) -> None:
+    connection.execution_options(schema_translate_map=translate_map(session.info[SCHEMA_INFO_KEY]))
+
+
+event.listen(TenantSession, "after_begin", _bind_connection)
 
 
 class Database:
@@ -60,26 +76,6 @@ class Database:
             url, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
         )
         install_engine_hooks(self.sync_engine)
-        self._async_binds: dict[str, AsyncEngine] = {}
-        self._sync_binds: dict[str, Engine] = {}
-
-    def _async_bind(self, schema: str) -> AsyncEngine:
-        bind = self._async_binds.get(schema)
-        if bind is None:
-            if len(self._async_binds) >= _MAX_BOUND_ENGINES:
-                self._async_binds.clear()
-            bind = self.async_engine.execution_options(schema_translate_map=translate_map(schema))
-            self._async_binds[schema] = bind
-        return bind
-
-    def _sync_bind(self, schema: str) -> Engine:
-        bind = self._sync_binds.get(schema)
-        if bind is None:
-            if len(self._sync_binds) >= _MAX_BOUND_ENGINES:
-                self._sync_binds.clear()
-            bind = self.sync_engine.execution_options(schema_translate_map=translate_map(schema))
-            self._sync_binds[schema] = bind
-        return bind
 
     def tenant_session(self, tenant: TenantContext | None = None) -> AsyncSession:
         """An async session bound to ``tenant`` (default: the tenant bound to this context).
@@ -89,8 +85,8 @@ class Database:
         """
         schema = (tenant or current_tenant()).schema
         return AsyncSession(
-            bind=self._async_bind(schema),
-            sync_session_class=WhitelabelSession,
+            bind=self.async_engine,
+            sync_session_class=TenantSession,
             expire_on_commit=False,
             info={SCHEMA_INFO_KEY: schema},
         )
@@ -108,8 +104,8 @@ class Database:
             TenantNotBoundError: no tenant given and none bound.
         """
         schema = (tenant or current_tenant()).schema
-        return WhitelabelSession(
-            bind=self._sync_bind(schema),
+        return TenantSession(
+            bind=self.sync_engine,
             expire_on_commit=False,
             info={SCHEMA_INFO_KEY: schema},
         )

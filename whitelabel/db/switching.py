@@ -39,15 +39,6 @@ def translate_map(schema: str) -> dict[str | None, str | None]:
     return {TENANT_SCHEMA: schema}
 
 
-def _on_begin(conn: Connection) -> None:
-    conn.info.pop(_PATH_SET_KEY, None)
-
-
-def _on_rollback_savepoint(conn: Connection, name: str, context: object) -> None:
-    # A SET LOCAL made inside the savepoint is undone with it: set it again when next needed.
-    conn.info.pop(_PATH_SET_KEY, None)
-
-
 def _before_cursor_execute(
     conn: Connection,
     cursor: DBAPICursor,
@@ -56,24 +47,29 @@ def _before_cursor_execute(
     context: ExecutionContext | None,
     executemany: bool,
 ) -> None:
-    options = conn.get_execution_options()
-    schema_map = options.get("schema_translate_map")
-    if not schema_map or conn.info.get(_PATH_SET_KEY):
-        return
     compiled = getattr(context, "compiled", None)
     if compiled is not None and not isinstance(compiled.statement, TextClause):
         return  # compiled SQL is already rendered for the tenant schema
-    schema = schema_map.get(TENANT_SCHEMA)
+    schema_map = conn.get_execution_options().get("schema_translate_map")
+    schema = schema_map.get(TENANT_SCHEMA) if schema_map else None
     if schema is None:
         return
+    # SET LOCAL lasts until its transaction (or the savepoint it ran in) ends: remember where it
+    # was made, and make it again in any other transaction or savepoint. Only textual SQL pays.
+    where = (conn.get_transaction(), conn.get_nested_transaction())
+    made = conn.info.get(_PATH_SET_KEY)
+    if made is not None and made[0] is where[0] and made[1] is where[1]:
+        return
     cursor.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
-    conn.info[_PATH_SET_KEY] = True
+    conn.info[_PATH_SET_KEY] = where
 
 
 def install_engine_hooks(engine: Engine) -> None:
-    """Install the textual-SQL ``search_path`` hook on a (sync or async's sync) engine."""
-    event.listen(engine, "begin", _on_begin)
-    event.listen(engine, "rollback_savepoint", _on_rollback_savepoint)
+    """Install the textual-SQL ``search_path`` hook on a (sync or async's sync) engine.
+
+    It is the only engine event whitelabel listens to: each listener makes SQLAlchemy dispatch
+    events on every execution, which the request path pays for.
+    """
     event.listen(engine, "before_cursor_execute", _before_cursor_execute)
 
 
@@ -95,5 +91,9 @@ def _do_orm_execute(state: ORMExecuteState) -> None:
 
 
 def install_session_hooks(session_class: type[Session]) -> None:
-    """Make ORM statements on tenant tables raise in sessions that carry no tenant."""
+    """Make statements on tenant tables raise in sessions of ``session_class`` without a tenant.
+
+    Install it on the session class used without a tenant (platform work); sessions bound to a
+    tenant do not need the check, and the request path does not pay for it.
+    """
     event.listen(session_class, "do_orm_execute", _do_orm_execute)
