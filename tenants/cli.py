@@ -204,6 +204,7 @@ def upgrade(ctx: click.Context, slug: str | None, concurrency: int, dry_run: boo
             concurrency=concurrency,
             on_start=on_start,
             on_progress=on_progress,
+            schema_pool=runtime.settings.schema_pool,
         )
     left = len(report.pending) - len(report.upgraded) - len(report.failed)
     click.echo(

@@ -54,6 +54,7 @@ class FleetReport:
     platform_revision: str | None = None
     platform_head: str | None = None
     template_revision: str | None = None
+    pool_created: int = 0
     pending: list[str] = field(default_factory=list)
     upgraded: list[str] = field(default_factory=list)
     failed: list[TenantFailure] = field(default_factory=list)
@@ -172,7 +173,7 @@ def _prepare_threshold(engine: Engine) -> int | None:
     """The parent engine's psycopg prepare threshold, for the workers' engines."""
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
-        return getattr(raw, "prepare_threshold", 5)
+        return getattr(raw, "prepare_threshold", None)
 
 
 def _worker_upgrade(tenant_id: uuid.UUID, schema: str, head: str) -> Outcome:
@@ -216,6 +217,7 @@ def upgrade_fleet(
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[str, bool], None] | None = None,
     script: ScriptDirectory | None = None,
+    schema_pool: int = 0,
 ) -> FleetReport:
     """Upgrade the platform schema, the template, then every tenant schema that is behind.
 
@@ -227,6 +229,8 @@ def upgrade_fleet(
         on_start: called with the number of pending tenants.
         on_progress: called per tenant with (slug, succeeded).
         script: tenant revisions to use instead of the tenant stream's own (benchmarks, tests).
+        schema_pool: afterwards, keep this many ready schemas at the new head (older ones are
+            dropped, never migrated).
 
     Raises:
         NotFound: ``slug`` names no live tenant.
@@ -265,6 +269,8 @@ def upgrade_fleet(
             on_progress(tslug, kind != "failed")
     report.upgraded.sort()
     report.failed.sort(key=lambda f: f.slug)
+    if schema_pool > 0:
+        report.pool_created = schema_manager.fill_pool(engine, schema_pool, script)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -26,6 +26,7 @@ from whitelabel.db.base import PlatformBase, TimestampMixin, new_id
 __all__ = [
     "Domain",
     "DomainKind",
+    "PooledSchema",
     "SchemaBlueprint",
     "SchemaState",
     "SchemaStatus",
@@ -144,6 +145,23 @@ class SchemaBlueprint(PlatformBase):
 
     revision: Mapped[str] = mapped_column(String(64), primary_key=True)
     statements: Mapped[list[str]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
+
+
+class PooledSchema(PlatformBase):
+    """A tenant schema made ahead of time from the blueprint, waiting for its tenant.
+
+    Its name is ``tenant_<hex>`` of the id the tenant that takes it will get, so claiming it is
+    one row delete in the create transaction; entries of an older revision are dropped, never
+    migrated (``db upgrade`` refills the pool at the new head).
+    """
+
+    __tablename__ = "schema_pool"
+
+    schema_name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    revision: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()")
     )

@@ -6,27 +6,33 @@ Identifiers reach SQL only through ``psycopg.sql.Identifier`` and only after
 
 from __future__ import annotations
 
+import uuid
+
 from alembic.script import ScriptDirectory
 from psycopg import sql
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from migrations import runner
 from tenants.blueprint import FORMAT_MARKER, TEMPLATE_SCHEMA, read_blueprint
-from tenants.models import SchemaBlueprint
-from whitelabel.context import is_tenant_schema_name
+from tenants.models import PooledSchema, SchemaBlueprint
+from whitelabel.context import is_tenant_schema_name, schema_name_for
 
 __all__ = [
     "TEMPLATE_SCHEMA",
+    "claim_pooled_schema",
     "create_schema_from_blueprint",
+    "drain_pool",
     "drop_schema",
     "ensure_template",
+    "fill_pool",
     "load_blueprint",
     "schema_exists",
 ]
 
-# Serialises template upgrades between processes (an arbitrary, fixed advisory-lock key).
+# Serialise template upgrades, and pool refills, between processes (fixed advisory-lock keys).
 _TEMPLATE_LOCK = 0x77_6C_74_6D_70
+_POOL_LOCK = 0x77_6C_70_6F_6F
 
 
 def _sql(conn: Connection, composed: sql.Composable) -> str:
@@ -99,3 +105,65 @@ def drop_schema(conn: Connection, schema: str) -> None:
     conn.exec_driver_sql(
         _sql(conn, sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
     )
+
+
+def claim_pooled_schema(conn: Connection, revision: str) -> str | None:
+    """Take one ready schema of ``revision`` from the pool, inside the caller's transaction.
+
+    Concurrent claims never take the same schema (``FOR UPDATE SKIP LOCKED``); if the caller's
+    transaction rolls back, the schema goes back to the pool with it.
+    """
+    oldest = (
+        select(PooledSchema.schema_name)
+        .where(PooledSchema.revision == revision)
+        .order_by(PooledSchema.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed = conn.execute(
+        delete(PooledSchema)
+        .where(PooledSchema.schema_name == oldest)
+        .returning(PooledSchema.schema_name)
+    ).scalar_one_or_none()
+    return claimed
+
+
+def fill_pool(engine: Engine, size: int, script: ScriptDirectory | None = None) -> int:
+    """Keep ``size`` ready schemas at the tenant head; drop pooled schemas of older revisions.
+
+    One transaction under an advisory lock: a second filler at the same time returns at once.
+    Returns how many schemas were made.
+    """
+    target = ensure_template(engine, script)
+    with engine.begin() as conn:
+        got = conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _POOL_LOCK})
+        if not got.scalar_one():
+            return 0
+        stale = conn.execute(
+            delete(PooledSchema)
+            .where(PooledSchema.revision != target)
+            .returning(PooledSchema.schema_name)
+        ).scalars()
+        for schema in list(stale):
+            drop_schema(conn, schema)
+        ready = conn.execute(select(func.count()).select_from(PooledSchema)).scalar_one()
+        statements = load_blueprint(conn, target) or []
+        missing = max(0, size - ready)
+        for _ in range(missing):
+            schema = schema_name_for(uuid.uuid4())
+            create_schema_from_blueprint(conn, schema, statements)
+            conn.execute(insert(PooledSchema).values(schema_name=schema, revision=target))
+    return missing
+
+
+def drain_pool(engine: Engine) -> int:
+    """Drop every pooled schema (e.g. before changing the pool size to 0); returns how many."""
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _POOL_LOCK})
+        dropped = list(
+            conn.execute(delete(PooledSchema).returning(PooledSchema.schema_name)).scalars()
+        )
+        for schema in dropped:
+            drop_schema(conn, schema)
+    return len(dropped)

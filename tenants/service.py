@@ -8,6 +8,8 @@ signal inside its transaction, and each is written to the tenant's own audit log
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,7 +30,7 @@ from tenants.hosts import (
 from tenants.models import Domain, DomainKind, SchemaState, SchemaStatus, Tenant
 from tenants.resolver import notify_routing_change, publish_redis
 from tenants.schemas import TenantView
-from whitelabel.context import TenantStatus, schema_name_for
+from whitelabel.context import SCHEMA_PREFIX, TenantStatus, schema_name_for
 from whitelabel.db.base import utcnow
 from whitelabel.db.engine import Database, WhitelabelSession
 from whitelabel.db.switching import SCHEMA_INFO_KEY, translate_map
@@ -37,6 +39,8 @@ from whitelabel.settings import Settings
 from whitelabel.tenant_data import record_event
 
 __all__ = ["TenantService"]
+
+log = logging.getLogger("whitelabel.tenants")
 
 _NAME_MAX = 200
 
@@ -61,6 +65,8 @@ class TenantService:
         self.db = db
         self.settings = settings
         self.script = script  # tenant revisions other than the stream's own (benchmarks)
+        self._refilling = threading.Lock()
+        self._refill_thread: threading.Thread | None = None
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -95,6 +101,31 @@ class TenantService:
         if tenant is None:
             raise NotFound(f"There is no tenant {slug!r}.", code="tenant_not_found")
         return tenant
+
+    def _refill_pool_soon(self) -> None:
+        """Top the schema pool up in a background thread (one at a time per service)."""
+        if self.settings.schema_pool <= 0 or not self._refilling.acquire(blocking=False):
+            return
+
+        def refill() -> None:
+            try:
+                schema_manager.fill_pool(
+                    self.db.sync_engine, self.settings.schema_pool, self.script
+                )
+            except Exception:
+                log.exception("refilling the tenant schema pool failed")
+            finally:
+                self._refilling.release()
+
+        # Not a daemon: a command that created a tenant finishes the refill before it exits.
+        self._refill_thread = threading.Thread(target=refill, name="schema-pool-refill")
+        self._refill_thread.start()
+
+    def wait_for_background_work(self, timeout: float | None = None) -> None:
+        """Wait for a pool refill in progress (before disposing of the engine)."""
+        thread = self._refill_thread
+        if thread is not None:
+            thread.join(timeout)
 
     def subdomain_host(self, slug: str) -> str:
         """The managed hostname of a slug: ``{slug}.{base domain}``."""
@@ -170,68 +201,75 @@ class TenantService:
                 raise Conflict(f"The slug {slug!r} is taken.", code="slug_taken")
 
         revision = schema_manager.ensure_template(self.db.sync_engine, self.script)
-        tenant_id = uuid.uuid4()
-        schema = schema_name_for(tenant_id)
         try:
-            with self._transaction(schema) as (conn, session):
+            with self.db.sync_engine.begin() as conn:
                 statements = schema_manager.load_blueprint(conn, revision)
                 if statements is None:  # another process changed the head meanwhile; retry once
                     raise Conflict(
                         "The tenant template changed; try again.", code="template_changed"
                     )
-                tenant = Tenant(
-                    id=tenant_id,
-                    slug=slug,
-                    name=name,
-                    status=TenantStatus.ACTIVE.value,
-                    schema_name=schema,
-                    theme=theme,
-                )
-                session.add(tenant)
-                session.flush()
-                schema_manager.create_schema_from_blueprint(conn, schema, statements)
-                session.add(
-                    Domain(
-                        tenant_id=tenant_id,
-                        hostname=self.subdomain_host(slug),
-                        kind=DomainKind.SUBDOMAIN.value,
-                        is_primary=True,
-                        verified=True,
+                pooled = schema_manager.claim_pooled_schema(conn, revision)
+                schema = pooled or schema_name_for(uuid.uuid4())
+                tenant_id = uuid.UUID(hex=schema.removeprefix(SCHEMA_PREFIX))
+                bind = conn.execution_options(schema_translate_map=translate_map(schema))
+                with WhitelabelSession(
+                    bind=bind, info={SCHEMA_INFO_KEY: schema}, expire_on_commit=False
+                ) as session:
+                    tenant = Tenant(
+                        id=tenant_id,
+                        slug=slug,
+                        name=name,
+                        status=TenantStatus.ACTIVE.value,
+                        schema_name=schema,
+                        theme=theme,
                     )
-                )
-                for host in hosts:
+                    session.add(tenant)
+                    session.flush()
+                    if pooled is None:
+                        schema_manager.create_schema_from_blueprint(conn, schema, statements)
                     session.add(
                         Domain(
                             tenant_id=tenant_id,
-                            hostname=host,
-                            kind=DomainKind.CUSTOM.value,
-                            is_primary=False,
-                            verified=False,
+                            hostname=self.subdomain_host(slug),
+                            kind=DomainKind.SUBDOMAIN.value,
+                            is_primary=True,
+                            verified=True,
                         )
                     )
-                session.add(
-                    SchemaState(
-                        tenant_id=tenant_id,
-                        schema_name=schema,
-                        revision=revision,
-                        status=SchemaStatus.READY.value,
-                        migrated_at=utcnow(),
+                    for host in hosts:
+                        session.add(
+                            Domain(
+                                tenant_id=tenant_id,
+                                hostname=host,
+                                kind=DomainKind.CUSTOM.value,
+                                is_primary=False,
+                                verified=False,
+                            )
+                        )
+                    session.add(
+                        SchemaState(
+                            tenant_id=tenant_id,
+                            schema_name=schema,
+                            revision=revision,
+                            status=SchemaStatus.READY.value,
+                            migrated_at=utcnow(),
+                        )
                     )
-                )
-                record_event(
-                    session,
-                    "tenant.created",
-                    actor=actor,
-                    target=slug,
-                    detail={"name": name, "hosts": [self.subdomain_host(slug), *hosts]},
-                )
-                session.flush()
+                    record_event(
+                        session,
+                        "tenant.created",
+                        actor=actor,
+                        target=slug,
+                        detail={"name": name, "hosts": [self.subdomain_host(slug), *hosts]},
+                    )
+                    session.flush()
                 notify_routing_change(conn, tenant_id)
         except IntegrityError as exc:
             raise Conflict(
                 f"The slug {slug!r} or one of the hostnames is taken.", code="slug_or_host_taken"
             ) from exc
         self._signal(tenant_id)
+        self._refill_pool_soon()
         return self.get(slug), True
 
     # -- status changes --------------------------------------------------------------------

@@ -7,6 +7,10 @@ import shutil
 
 import pytest
 
+# Tests count schemas: no background pool refills unless a test asks for them. Set here, at
+# import, so subprocesses (the CLI, servers) inherit it too.
+os.environ.setdefault("WHITELABEL_SCHEMA_POOL", "0")
+
 #: Set by CI: a test that needs an outside program fails instead of skipping when it is missing.
 REQUIRE_PEERS = os.environ.get("WHITELABEL_REQUIRE_PEERS") == "1"
 

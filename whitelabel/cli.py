@@ -21,8 +21,14 @@ def get_runtime(ctx: click.Context) -> Runtime:
     """The command's runtime, built on first use from the environment."""
     root = ctx.find_root()
     if root.obj is None:
-        root.obj = Runtime.start(Settings.from_env())
-        root.call_on_close(root.obj.db.sync_engine.dispose)
+        started = Runtime.start(Settings.from_env())
+
+        def close() -> None:
+            started.tenants.wait_for_background_work()
+            started.db.sync_engine.dispose()
+
+        root.obj = started
+        root.call_on_close(close)
     runtime: Runtime = root.obj
     return runtime
 

@@ -31,7 +31,7 @@ def run_demo(*, host: str = "127.0.0.1", port: int = 8000, serve: bool = True) -
     if settings.secret_key is None:
         settings = replace(settings, secret_key=demo_secret(settings.data_dir))
     runtime = Runtime.start(settings)
-    report = upgrade_fleet(runtime.db.sync_engine)
+    report = upgrade_fleet(runtime.db.sync_engine, schema_pool=runtime.settings.schema_pool)
     if not report.ok:
         raise click.ClickException(f"{len(report.failed)} tenant schema(s) failed to migrate")
     seed(runtime)

@@ -56,9 +56,14 @@ class Settings:
     """A direct PostgreSQL URL for the ``LISTEN`` connection when ``DATABASE_URL`` goes through
     PgBouncer in transaction mode (which delivers no notifications); default ``DATABASE_URL``."""
 
-    prepare_threshold: int | None = 5
-    """psycopg's ``prepare_threshold``: executions before a statement is prepared server-side;
-    ``None`` never prepares (PgBouncer in transaction mode older than 1.21)."""
+    prepare_threshold: int | None = None
+    """psycopg's ``prepare_threshold``: executions before a statement is prepared server-side.
+    ``None`` (the default) never prepares: each tenant's statements are different SQL text, so
+    with many active tenants the driver's prepared-statement cache only churns (measured in
+    docs/decisions/0001); it also suits PgBouncer in transaction mode older than 1.21."""
+
+    schema_pool: int = 4
+    """Tenant schemas kept ready ahead of time, so creating a tenant takes one (0: none)."""
 
     pool_size: int = 10
     """Connections per process in the request pool (SQLAlchemy ``pool_size``)."""
@@ -130,7 +135,10 @@ class Settings:
         pool = env.get("WHITELABEL_POOL_SIZE", "10")
         if not _POOL_SIZE.fullmatch(pool):
             raise SettingsError("WHITELABEL_POOL_SIZE", "a whole number from 1 to 1000")
-        prepare = env.get("WHITELABEL_DB_PREPARE_THRESHOLD", "5")
+        prepare = env.get("WHITELABEL_DB_PREPARE_THRESHOLD", "off")
+        pool_of_schemas = env.get("WHITELABEL_SCHEMA_POOL", "4")
+        if not _POOL_SIZE.fullmatch(pool_of_schemas) or int(pool_of_schemas) > 1000:
+            raise SettingsError("WHITELABEL_SCHEMA_POOL", "a whole number from 0 to 1000")
         if prepare != "off" and not _POOL_SIZE.fullmatch(prepare):
             raise SettingsError(
                 "WHITELABEL_DB_PREPARE_THRESHOLD", "a whole number, or off to never prepare"
@@ -139,6 +147,7 @@ class Settings:
             database_url=env.get("DATABASE_URL") or None,
             listen_database_url=env.get("WHITELABEL_LISTEN_DATABASE_URL") or None,
             prepare_threshold=None if prepare == "off" else int(prepare),
+            schema_pool=int(pool_of_schemas),
             base_domain=env.get("WHITELABEL_BASE_DOMAIN", "localhost"),
             platform_host=env.get("WHITELABEL_PLATFORM_HOST", ""),
             secret_key=env.get("WHITELABEL_SECRET_KEY") or None,

@@ -24,7 +24,6 @@ from whitelabel.db.switching import (
 __all__ = ["Database", "TenantSession", "WhitelabelSession"]
 
 
-
 class WhitelabelSession(Session):
     """Sessions that may run without a tenant (platform work): tenant tables are refused unless
     the session carries a tenant schema in ``info``."""
@@ -59,7 +58,9 @@ class Database:
             the sync command pool may overflow to twice as many.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, prepare_threshold: int | None = 5) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, prepare_threshold: int | None = None
+    ) -> None:
         self.url = url
         connect_args: dict[str, Any] = {"prepare_threshold": prepare_threshold}
         # No overflow for requests: WHITELABEL_POOL_SIZE is the most connections a process holds

@@ -40,6 +40,8 @@ def settings_for_tests(environ: Mapping[str, str] | None = None) -> Settings:
     """
     env = dict(os.environ if environ is None else environ)
     env.setdefault("WHITELABEL_SECRET_KEY", "test-only-" + "x" * 40)
+    # No background pool refills while tests count schemas; the pool's own tests turn it on.
+    env.setdefault("WHITELABEL_SCHEMA_POOL", "0")
     settings = Settings.from_env(env, allow_insecure_secret=True)
     if settings.database_url is None:
         # Resolve the embedded server's test database now, so every runtime a test builds from
