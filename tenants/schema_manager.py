@@ -7,6 +7,7 @@ Identifiers reach SQL only through ``psycopg.sql.Identifier`` and only after
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from alembic.script import ScriptDirectory
 from psycopg import sql
@@ -90,7 +91,7 @@ def load_blueprint(conn: Connection, revision: str) -> list[str] | None:
     ).scalar_one_or_none()
 
 
-def create_schema_from_blueprint(conn: Connection, schema: str, statements: list[str]) -> None:
+def create_schema_from_blueprint(conn: Connection, schema: str, statements: Sequence[str]) -> None:
     """Create ``schema`` and its tables from a blueprint, inside the caller's transaction."""
     _check(schema)
     conn.exec_driver_sql(_sql(conn, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema))))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from alembic.script import ScriptDirectory
@@ -19,7 +19,9 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from migrations import runner
 from tenants import schema_manager
+from tenants.blueprint import FORMAT_MARKER
 from tenants.hosts import (
     InvalidHost,
     normalise_host,
@@ -29,7 +31,7 @@ from tenants.hosts import (
 )
 from tenants.models import Domain, DomainKind, SchemaState, SchemaStatus, Tenant
 from tenants.resolver import notify_routing_change, publish_redis
-from tenants.schemas import TenantView
+from tenants.schemas import DomainView, TenantView
 from whitelabel.context import SCHEMA_PREFIX, TenantStatus, schema_name_for
 from whitelabel.db.base import utcnow
 from whitelabel.db.engine import Database, WhitelabelSession
@@ -189,88 +191,127 @@ class TenantService:
             )
             for h in domains
         ]
-        with self.db.platform_sync_session() as session:
-            existing = session.scalars(
-                select(Tenant).where(Tenant.slug == slug, Tenant.purged_at.is_(None))
-            ).first()
-            if existing is not None:
-                if existing.name == name and existing.status != TenantStatus.DELETED.value:
-                    for host in hosts:
-                        self.add_domain(slug, host, actor=actor)
-                    return self.get(slug), False
-                raise Conflict(f"The slug {slug!r} is taken.", code="slug_taken")
-
-        revision = schema_manager.ensure_template(self.db.sync_engine, self.script)
+        revision = runner.head("tenant", self.script)
         try:
-            with self.db.sync_engine.begin() as conn:
+            view = self._insert(slug, name, hosts, theme, actor, revision)
+            if view is None:  # no stored blueprint for this head yet: make it, then again
+                schema_manager.ensure_template(self.db.sync_engine, self.script)
+                view = self._insert(slug, name, hosts, theme, actor, revision)
+            if view is None:
+                raise Conflict("The tenant template changed; try again.", code="template_changed")
+        except IntegrityError as exc:
+            # The slug or a host is taken: the same request again is a no-op (idempotent).
+            with self.db.platform_sync_session() as session:
+                existing = session.scalars(
+                    select(Tenant).where(Tenant.slug == slug, Tenant.purged_at.is_(None))
+                ).first()
+                same = (
+                    existing is not None
+                    and existing.name == name
+                    and existing.status != TenantStatus.DELETED.value
+                )
+            if same:
+                for host in hosts:
+                    self.add_domain(slug, host, actor=actor)
+                return self.get(slug), False
+            if existing is not None:
+                raise Conflict(f"The slug {slug!r} is taken.", code="slug_taken") from exc
+            raise Conflict(
+                "One of the hostnames belongs to another tenant.", code="host_taken"
+            ) from exc
+        self._signal(view.id)
+        self._refill_pool_soon()
+        return view, True
+
+    def _insert(
+        self, slug: str, name: str, hosts: Sequence[str], theme: str, actor: str, revision: str
+    ) -> TenantView | None:
+        """One transaction: a pooled schema (or one built from the blueprint), the tenant's rows,
+        its audit event and the routing signal. ``None`` (nothing done) when neither a pooled
+        schema nor a current blueprint is there."""
+        with self.db.sync_engine.begin() as conn:
+            pooled = schema_manager.claim_pooled_schema(conn, revision)
+            statements: Sequence[str] | None = None
+            if pooled is None:
                 statements = schema_manager.load_blueprint(conn, revision)
-                if statements is None:  # another process changed the head meanwhile; retry once
-                    raise Conflict(
-                        "The tenant template changed; try again.", code="template_changed"
-                    )
-                pooled = schema_manager.claim_pooled_schema(conn, revision)
-                schema = pooled or schema_name_for(uuid.uuid4())
-                tenant_id = uuid.UUID(hex=schema.removeprefix(SCHEMA_PREFIX))
-                bind = conn.execution_options(schema_translate_map=translate_map(schema))
-                with WhitelabelSession(
-                    bind=bind, info={SCHEMA_INFO_KEY: schema}, expire_on_commit=False
-                ) as session:
-                    tenant = Tenant(
-                        id=tenant_id,
-                        slug=slug,
-                        name=name,
-                        status=TenantStatus.ACTIVE.value,
-                        schema_name=schema,
-                        theme=theme,
-                    )
-                    session.add(tenant)
-                    session.flush()
-                    if pooled is None:
-                        schema_manager.create_schema_from_blueprint(conn, schema, statements)
-                    session.add(
+                if statements is None or statements[:1] != [FORMAT_MARKER]:
+                    return None
+            schema = pooled or schema_name_for(uuid.uuid4())
+            tenant_id = uuid.UUID(hex=schema.removeprefix(SCHEMA_PREFIX))
+            bind = conn.execution_options(schema_translate_map=translate_map(schema))
+            with WhitelabelSession(
+                bind=bind, info={SCHEMA_INFO_KEY: schema}, expire_on_commit=False
+            ) as session:
+                tenant = Tenant(
+                    id=tenant_id,
+                    slug=slug,
+                    name=name,
+                    status=TenantStatus.ACTIVE.value,
+                    schema_name=schema,
+                    theme=theme,
+                )
+                session.add(tenant)
+                session.flush()  # the slug is checked before any DDL runs
+                if statements is not None:
+                    schema_manager.create_schema_from_blueprint(conn, schema, statements)
+                domains = [
+                    Domain(
+                        tenant_id=tenant_id,
+                        hostname=self.subdomain_host(slug),
+                        kind=DomainKind.SUBDOMAIN.value,
+                        is_primary=True,
+                        verified=True,
+                    ),
+                    *(
                         Domain(
                             tenant_id=tenant_id,
-                            hostname=self.subdomain_host(slug),
-                            kind=DomainKind.SUBDOMAIN.value,
-                            is_primary=True,
-                            verified=True,
+                            hostname=host,
+                            kind=DomainKind.CUSTOM.value,
+                            is_primary=False,
+                            verified=False,
                         )
+                        for host in hosts
+                    ),
+                ]
+                session.add_all(domains)
+                session.add(
+                    SchemaState(
+                        tenant_id=tenant_id,
+                        schema_name=schema,
+                        revision=revision,
+                        status=SchemaStatus.READY.value,
+                        migrated_at=utcnow(),
                     )
-                    for host in hosts:
-                        session.add(
-                            Domain(
-                                tenant_id=tenant_id,
-                                hostname=host,
-                                kind=DomainKind.CUSTOM.value,
-                                is_primary=False,
-                                verified=False,
-                            )
-                        )
-                    session.add(
-                        SchemaState(
-                            tenant_id=tenant_id,
-                            schema_name=schema,
-                            revision=revision,
-                            status=SchemaStatus.READY.value,
-                            migrated_at=utcnow(),
-                        )
-                    )
-                    record_event(
-                        session,
-                        "tenant.created",
-                        actor=actor,
-                        target=slug,
-                        detail={"name": name, "hosts": [self.subdomain_host(slug), *hosts]},
-                    )
-                    session.flush()
-                notify_routing_change(conn, tenant_id)
-        except IntegrityError as exc:
-            raise Conflict(
-                f"The slug {slug!r} or one of the hostnames is taken.", code="slug_or_host_taken"
-            ) from exc
-        self._signal(tenant_id)
-        self._refill_pool_soon()
-        return self.get(slug), True
+                )
+                record_event(
+                    session,
+                    "tenant.created",
+                    actor=actor,
+                    target=slug,
+                    detail={"name": name, "hosts": [self.subdomain_host(slug), *hosts]},
+                )
+                session.flush()
+                # The view from what was just written: no read-back queries.
+                view = TenantView(
+                    id=tenant_id,
+                    slug=slug,
+                    name=name,
+                    status=tenant.status,
+                    schema_name=schema,
+                    theme=theme,
+                    created_at=tenant.created_at,
+                    deleted_at=None,
+                    purged_at=None,
+                    domains=tuple(
+                        DomainView(d.hostname, d.kind, d.is_primary, d.verified)
+                        for d in sorted(domains, key=lambda d: d.hostname)
+                    ),
+                    schema_revision=revision,
+                    schema_status=SchemaStatus.READY.value,
+                    schema_error=None,
+                )
+            notify_routing_change(conn, tenant_id)
+        return view
 
     # -- status changes --------------------------------------------------------------------
 
