@@ -1,8 +1,8 @@
 """Tenant creation: cloning the template (the product's path) vs replaying the tenant migrations.
 
-* template: ``TenantService.create`` (slug check, ``ensure_template``, then one transaction:
-  platform rows, ``CREATE SCHEMA`` + the stored blueprint in one round trip, ledger row, audit
-  event, routing signal; then the read-back of the new tenant);
+* template: ``TenantService.create`` with an empty pool (one transaction: the stored blueprint
+  read, platform rows, ``CREATE SCHEMA`` + the blueprint in one round trip, ledger row, audit
+  event, routing signal; the unique index checks the slug; no read-back);
 * migrations (the baseline): the same steps and rows, but the schema is built by
   ``migrations.runner.upgrade`` running every tenant revision in that transaction;
 * pool: ``TenantService.create`` when the warm pool holds a ready schema (it claims it in its

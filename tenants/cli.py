@@ -210,7 +210,8 @@ def upgrade(ctx: click.Context, slug: str | None, concurrency: int, dry_run: boo
     click.echo(
         f"platform at {report.platform_revision}; tenant head {report.head}; "
         f"{len(report.upgraded)} upgraded, {len(report.failed)} failed, "
-        f"{left} held by another run, in {report.seconds:.2f}s"
+        f"{left} held by another run, {report.pool_created} pooled schema(s) made, "
+        f"in {report.seconds:.2f}s"
     )
     for failure in report.failed:
         click.echo(f"FAILED {failure.slug} ({failure.schema}): {failure.error}", err=True)

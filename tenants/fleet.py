@@ -270,7 +270,7 @@ def upgrade_fleet(
     report.upgraded.sort()
     report.failed.sort(key=lambda f: f.slug)
     if schema_pool > 0:
-        report.pool_created = schema_manager.fill_pool(engine, schema_pool, script)
+        report.pool_created = schema_manager.fill_pool(engine, schema_pool, script, wait=True)
     report.seconds = time.perf_counter() - started
     return report
 

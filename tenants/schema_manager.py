@@ -130,15 +130,21 @@ def claim_pooled_schema(conn: Connection, revision: str) -> str | None:
     return claimed
 
 
-def fill_pool(engine: Engine, size: int, script: ScriptDirectory | None = None) -> int:
+def fill_pool(
+    engine: Engine, size: int, script: ScriptDirectory | None = None, *, wait: bool = False
+) -> int:
     """Keep ``size`` ready schemas at the tenant head; drop pooled schemas of older revisions.
 
-    One transaction under an advisory lock: a second filler at the same time returns at once.
-    Returns how many schemas were made.
+    One transaction under an advisory lock: a second filler at the same time returns at once
+    (``wait=True``, as ``db upgrade`` uses, waits for it instead). Returns how many were made.
+
+    Raises:
+        RuntimeError: no blueprint is stored for the head (``ensure_template`` failed to store it).
     """
     target = ensure_template(engine, script)
     with engine.begin() as conn:
-        got = conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _POOL_LOCK})
+        lock = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+        got = conn.execute(text(f"SELECT {lock}(:k) IS NOT FALSE"), {"k": _POOL_LOCK})
         if not got.scalar_one():
             return 0
         stale = conn.execute(
@@ -149,7 +155,9 @@ def fill_pool(engine: Engine, size: int, script: ScriptDirectory | None = None) 
         for schema in list(stale):
             drop_schema(conn, schema)
         ready = conn.execute(select(func.count()).select_from(PooledSchema)).scalar_one()
-        statements = load_blueprint(conn, target) or []
+        statements = load_blueprint(conn, target)
+        if statements is None:
+            raise RuntimeError(f"no blueprint is stored for tenant revision {target}")
         missing = max(0, size - ready)
         for _ in range(missing):
             schema = schema_name_for(uuid.uuid4())

@@ -110,6 +110,8 @@ class Settings:
             raise SettingsError(
                 "WHITELABEL_LISTEN_DATABASE_URL", "a PostgreSQL URL, like DATABASE_URL"
             )
+        if not 0 <= self.schema_pool <= 1000:
+            raise SettingsError("WHITELABEL_SCHEMA_POOL", "a whole number from 0 to 1000")
         if not 1 <= self.pool_size <= 1000:
             raise SettingsError("WHITELABEL_POOL_SIZE", "a whole number from 1 to 1000")
 

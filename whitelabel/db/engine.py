@@ -1,8 +1,9 @@
 """Engines and sessions: platform sessions and tenant-bound sessions, async and sync.
 
-One pool serves every tenant. A tenant session is an ordinary SQLAlchemy session whose bind
-carries the tenant's ``schema_translate_map``; nothing is ever set on the pooled connection outside
-a transaction (see :mod:`whitelabel.db.switching`).
+One pool serves every tenant. A tenant session is an ordinary SQLAlchemy session that sets the
+tenant's ``schema_translate_map`` on each transaction's connection as the transaction begins;
+nothing is ever set on the pooled connection outside a transaction (see
+:mod:`whitelabel.db.switching`).
 """
 
 from __future__ import annotations
