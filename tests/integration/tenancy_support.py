@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import Connection, select, text
 
 from tenants.schemas import TenantView
-from whitelabel.context import TenantContext, TenantStatus
+from whitelabel.context import TenantContext
 from whitelabel.db.engine import Database
 from whitelabel.settings import Settings
 from whitelabel.tenant_data import AuditEvent
@@ -34,14 +34,7 @@ _TEST_SECRET = "integration-test-secret-" + "k" * 32
 
 def context_of(view: TenantView) -> TenantContext:
     """The tenant context a request to ``view`` would carry."""
-    return TenantContext(
-        id=view.id,
-        slug=view.slug,
-        name=view.name,
-        schema=view.schema_name,
-        status=TenantStatus(view.status),
-        primary_host=view.primary_host or "",
-    )
+    return view.context()
 
 
 def audit_events(db: Database, view: TenantView) -> list[tuple[str, str, str | None]]:
