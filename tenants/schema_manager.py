@@ -143,9 +143,11 @@ def fill_pool(
     """
     target = ensure_template(engine, script)
     with engine.begin() as conn:
-        lock = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-        got = conn.execute(text(f"SELECT {lock}(:k) IS NOT FALSE"), {"k": _POOL_LOCK})
-        if not got.scalar_one():
+        if wait:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _POOL_LOCK})
+        elif not conn.execute(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _POOL_LOCK}
+        ).scalar_one():
             return 0
         stale = conn.execute(
             delete(PooledSchema)

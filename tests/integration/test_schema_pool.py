@@ -12,6 +12,7 @@ from sqlalchemy import select, text, update
 
 from tenants import schema_manager
 from tenants.blueprint import TEMPLATE_SCHEMA, read_blueprint
+from tenants.fleet import upgrade_fleet
 from tenants.models import PooledSchema
 from tenants.service import TenantService
 from whitelabel.errors import Conflict
@@ -144,3 +145,14 @@ def test_stale_pooled_schemas_are_dropped_not_migrated(
     assert schema_manager.fill_pool(engine, 1) == 1
     assert not _exists(whitelabel_runtime, stale)
     assert stale not in _pooled(whitelabel_runtime)
+
+
+def test_db_upgrade_refills_the_pool_waiting_for_a_running_refill(
+    whitelabel_runtime: Runtime, pooled_service: TenantService
+) -> None:
+    engine = whitelabel_runtime.db.sync_engine
+    report = upgrade_fleet(engine, schema_pool=2)
+    assert report.pool_created == 2
+    assert len(_pooled(whitelabel_runtime)) == 2
+    assert schema_manager.fill_pool(engine, 2, wait=True) == 0
+    assert upgrade_fleet(engine, schema_pool=2).pool_created == 0
