@@ -9,6 +9,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins import PluginProtocol
 
 from tenants.plugin import TenancyPlugin
+from whitelabel.accounts import AccountsPlugin
 from whitelabel.pages import PagesPlugin
 from whitelabel.plugin import CorePlugin
 from whitelabel.runtime import Runtime
@@ -42,6 +43,7 @@ def create_app(
             CorePlugin(runtime, access_log=access_log),
             TenancyPlugin(runtime),
             PagesPlugin(),
+            AccountsPlugin(),
             *plugins,
         ],
         openapi_config=OpenAPIConfig(title="whitelabel", version="0.1.0", path="/schema"),
