@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "ClientError",
     "Conflict",
+    "Forbidden",
     "NotFound",
     "SettingsError",
     "TenantNotBoundError",
@@ -79,6 +80,13 @@ class ValidationFailed(ClientError):
 
     status_code = 422
     code = "validation_failed"
+
+
+class Forbidden(ClientError):
+    """The caller is signed in but may not do this (e.g. lacks the role)."""
+
+    status_code = 403
+    code = "forbidden"
 
 
 class NotFound(ClientError):

@@ -1,23 +1,32 @@
-"""HTTP handlers of accounts: ``/api/v1/auth/*`` and ``/api/v1/me`` (tenant hosts only)."""
+"""HTTP handlers of accounts: ``/api/v1/auth/*``, ``/api/v1/me`` and ``/api/v1/admin/users``
+(tenant hosts only)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.datastructures import Cookie
-from litestar.params import JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
-from whitelabel.accounts import service
-from whitelabel.accounts.errors import NotAuthenticated
+from whitelabel.accounts import admin_service, service
+from whitelabel.accounts.deps import SESSION_COOKIE, CurrentUser
+from whitelabel.accounts.guards import require_admin
 from whitelabel.accounts.models import User
-from whitelabel.accounts.schemas import LoginIn, MeView, SignupIn, TenantRef
+from whitelabel.accounts.schemas import (
+    AdminUserView,
+    LoginIn,
+    MeView,
+    SignupIn,
+    TenantRef,
+    UserPageView,
+    UserPatchIn,
+)
 from whitelabel.context import TenantContext
 from whitelabel.deps import CurrentTenant, DbSession
+from whitelabel.errors import ValidationFailed
 
-__all__ = ["SESSION_COOKIE", "AuthController", "MeController"]
-
-SESSION_COOKIE = "wl_session"
+__all__ = ["SESSION_COOKIE", "AdminUsersController", "AuthController", "MeController"]
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -112,9 +121,87 @@ class MeController(Controller):
     path = "/api/v1/me"
 
     @get("/")
-    async def me(self, request: AnyRequest, tenant: CurrentTenant, db_session: DbSession) -> MeView:
+    async def me(self, tenant: CurrentTenant, current_user: CurrentUser) -> MeView:
         """The user of the session cookie, or 401 ``not_authenticated``."""
-        user = await service.authenticate(db_session, request.cookies.get(SESSION_COOKIE))
-        if user is None:
-            raise NotAuthenticated("Sign in first.")
-        return _view(user, tenant)
+        return _view(current_user, tenant)
+
+
+def _admin_view(user: User) -> AdminUserView:
+    return AdminUserView(
+        id=str(user.id),
+        email=user.email,
+        display_name=user.display_name,
+        role=user.role,
+        status=user.status,
+        email_verified=user.email_verified,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+    )
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return admin_service.DEFAULT_LIMIT
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 4:
+        raise ValidationFailed(
+            f"The limit is 1-{admin_service.MAX_LIMIT}.",
+            code="invalid_limit",
+            detail={"field": "limit"},
+        )
+    return int(raw)
+
+
+class AdminUsersController(Controller):
+    """Tenant admin user management; every route needs an ``admin`` or ``owner``."""
+
+    path = "/api/v1/admin/users"
+    guards = [require_admin]
+
+    @get("/")
+    async def list_users(
+        self,
+        db_session: DbSession,
+        current_user: CurrentUser,
+        q: FromQuery[str | None] = None,
+        role: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        after: FromQuery[str | None] = None,
+        limit: FromQuery[str | None] = None,
+    ) -> UserPageView:
+        """Users ordered by email, searched and filtered; ``next`` is the cursor for ``after``."""
+        page = await admin_service.list_users(
+            db_session, query=q, role=role, status=status, after=after, limit=_limit(limit)
+        )
+        return UserPageView(items=[_admin_view(u) for u in page.items], next=page.next)
+
+    @patch("/{user_id:str}")
+    async def update_user(
+        self,
+        request: AnyRequest,
+        user_id: FromPath[str],
+        data: JSONBody[UserPatchIn],
+        db_session: DbSession,
+        current_user: CurrentUser,
+    ) -> AdminUserView:
+        """Change the role and/or the status; both or neither (one transaction)."""
+        target = await admin_service.get_user(db_session, user_id)
+        ip = _client(request).ip
+        if data.role is not None:
+            await admin_service.change_role(db_session, current_user, target, data.role, ip=ip)
+        if data.status is not None:
+            await admin_service.set_status(db_session, current_user, target, data.status, ip=ip)
+        return _admin_view(target)
+
+    @post("/{user_id:str}/revoke-sessions", status_code=204)
+    async def revoke_sessions(
+        self,
+        request: AnyRequest,
+        user_id: FromPath[str],
+        db_session: DbSession,
+        current_user: CurrentUser,
+    ) -> None:
+        """End all the user's sessions."""
+        target = await admin_service.get_user(db_session, user_id)
+        await admin_service.revoke_sessions(
+            db_session, current_user, target, ip=_client(request).ip
+        )

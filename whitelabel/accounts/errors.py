@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from whitelabel.errors import ClientError, Conflict, ValidationFailed
+from whitelabel.errors import ClientError, Conflict, NotFound, ValidationFailed
 
 __all__ = [
     "AccountDisabled",
     "EmailTaken",
     "InvalidCredentials",
     "InvalidEmail",
+    "LastOwner",
     "NotAuthenticated",
+    "UserNotFound",
 ]
 
 
@@ -44,3 +46,15 @@ class AccountDisabled(ClientError):
 
     status_code = 403
     code = "account_disabled"
+
+
+class UserNotFound(NotFound):
+    """No user of this tenant has the id (unknown, malformed, or another tenant's)."""
+
+    code = "user_not_found"
+
+
+class LastOwner(Conflict):
+    """The change would leave the tenant without an active owner."""
+
+    code = "last_owner"

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-__all__ = ["LoginIn", "MeView", "SignupIn", "TenantRef"]
+__all__ = [
+    "AdminUserView",
+    "LoginIn",
+    "MeView",
+    "SignupIn",
+    "TenantRef",
+    "UserPageView",
+    "UserPatchIn",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +50,33 @@ class MeView:
     display_name: str
     role: str
     tenant: TenantRef
+
+
+@dataclass(frozen=True, slots=True)
+class AdminUserView:
+    """A user as tenant admins see it (``/api/v1/admin/users``)."""
+
+    id: str
+    email: str
+    display_name: str
+    role: str
+    status: str
+    email_verified: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserPageView:
+    """``GET /api/v1/admin/users``: a page of users and the cursor of the next (or ``null``)."""
+
+    items: list[AdminUserView]
+    next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserPatchIn:
+    """``PATCH /api/v1/admin/users/{id}`` body; an absent field is left as it is."""
+
+    role: str | None = None
+    status: str | None = None
