@@ -7,7 +7,6 @@ tenant (or a cookie that worked there) fails the test.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,13 +14,11 @@ import pytest
 from sqlalchemy import select, update
 
 from tenants.schemas import TenantView
+from tests.integration.accounts_support import PASSWORD, ClientFor, session_token
 from whitelabel.accounts.controllers import SESSION_COOKIE
 from whitelabel.accounts.models import Session, User
 from whitelabel.runtime import Runtime
 from whitelabel.tenant_data import AuditEvent
-
-ClientFor = Callable[[TenantView | str], httpx.Client]
-PASSWORD = "correct horse battery"
 
 
 def _signup(client: httpx.Client, email: str, password: str = PASSWORD, name: str = "Ada") -> Any:
@@ -32,14 +29,6 @@ def _signup(client: httpx.Client, email: str, password: str = PASSWORD, name: st
 
 def _login(client: httpx.Client, email: str, password: str = PASSWORD) -> httpx.Response:
     return client.post("/api/v1/auth/login", json={"email": email, "password": password})
-
-
-def _token(response: httpx.Response) -> str:
-    """The session token of a response's ``Set-Cookie`` (exactly one cookie is set)."""
-    (header,) = response.headers.get_list("set-cookie")
-    name, _, rest = header.partition("=")
-    assert name == SESSION_COOKIE
-    return rest.split(";", 1)[0]
 
 
 def _me(client: httpx.Client, token: str) -> httpx.Response:
@@ -79,7 +68,7 @@ def test_signup_me_logout_login_on_two_tenants(
         email = f"ada@{tenant.slug}.example.org"
         signed_up = _signup(client, email)
         assert signed_up.status_code == 201, signed_up.text
-        first_token = _token(signed_up)
+        first_token = session_token(signed_up)
         cookie = signed_up.headers["set-cookie"].lower()
         for attribute in ("httponly", "samesite=lax", "path=/", "max-age=2592000"):
             assert attribute in cookie
@@ -106,7 +95,7 @@ def test_signup_me_logout_login_on_two_tenants(
         logged_in = _login(client, email.upper())
         assert logged_in.status_code == 200
         assert logged_in.json() == body
-        second_token = _token(logged_in)
+        second_token = session_token(logged_in)
         assert second_token != first_token  # a new session on every login
         assert _me(client, second_token).json() == body
         assert _me(client, first_token).status_code == 401
@@ -144,7 +133,7 @@ def test_same_email_in_two_tenants_is_two_users_and_cookies_do_not_travel(
     assert a.json()["id"] != b.json()["id"]
     assert a.json()["role"] == b.json()["role"] == "owner"
 
-    token_a = _token(a)
+    token_a = session_token(a)
     stolen = _me(tenant_client(second), token_a)
     assert stolen.status_code == 401
     assert stolen.json()["code"] == "not_authenticated"
@@ -256,9 +245,9 @@ def test_a_disabled_user_cannot_sign_in_and_loses_sessions(
 ) -> None:
     first, second = tenant_pair
     client = tenant_client(first)
-    token = _token(_signup(client, "gone@example.org"))
+    token = session_token(_signup(client, "gone@example.org"))
     other = tenant_client(second)
-    other_token = _token(_signup(other, "gone@example.org"))
+    other_token = session_token(_signup(other, "gone@example.org"))
     assert _me(client, token).status_code == 200
 
     with whitelabel_runtime.db.tenant_sync_session(first.context()) as session:

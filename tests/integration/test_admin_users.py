@@ -8,7 +8,6 @@ the admin API itself. Every cookie is sent explicitly (never the client's jar).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +16,12 @@ import pytest
 from sqlalchemy import select
 
 from tenants.schemas import TenantView
+from tests.integration.accounts_support import PASSWORD, ClientFor, session_token
 from whitelabel.accounts.controllers import SESSION_COOKIE
 from whitelabel.accounts.models import Session, User
 from whitelabel.runtime import Runtime
 from whitelabel.tenant_data import AuditEvent
 
-ClientFor = Callable[[TenantView | str], httpx.Client]
-PASSWORD = "correct horse battery"
 USERS = "/api/v1/admin/users"
 
 
@@ -34,20 +32,13 @@ class Person:
     token: str
 
 
-def _token(response: httpx.Response) -> str:
-    (header,) = response.headers.get_list("set-cookie")
-    name, _, rest = header.partition("=")
-    assert name == SESSION_COOKIE
-    return rest.split(";", 1)[0]
-
-
 def _signup(client: httpx.Client, email: str, name: str = "Someone") -> Person:
     response = client.post(
         "/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "display_name": name}
     )
     assert response.status_code == 201, response.text
     client.cookies.clear()
-    return Person(response.json()["id"], email, _token(response))
+    return Person(response.json()["id"], email, session_token(response))
 
 
 def _login(client: httpx.Client, email: str) -> httpx.Response:
@@ -124,7 +115,7 @@ def _team(client: httpx.Client, domain: str) -> Team:
     promoted = _patch(client, owner.token, admin.id, {"role": "admin"})
     assert promoted.status_code == 200, promoted.text
     assert promoted.json()["role"] == "admin"
-    admin.token = _token(_login(client, admin.email))
+    admin.token = session_token(_login(client, admin.email))
     return Team(owner, admin, member, target)
 
 
@@ -287,12 +278,12 @@ def test_owner_protections_and_the_last_owner(
     stepped_down = _patch(client, owner.token, owner.id, {"role": "admin"})
     assert stepped_down.status_code == 200, stepped_down.text
     assert _me(client, owner.token).status_code == 401  # a privilege change ends the session
-    new_owner = _token(_login(client, member.email))
+    new_owner = session_token(_login(client, member.email))
     last = _patch(client, new_owner, member.id, {"role": "member"})
     assert last.status_code == 409
     assert last.json()["code"] == "last_owner"
     # The former owner, now an admin, cannot touch the new owner.
-    former = _token(_login(client, owner.email))
+    former = session_token(_login(client, owner.email))
     assert _patch(client, former, member.id, {"status": "disabled"}).status_code == 403
     # Disabling one of two owners is fine; the remaining one is then protected.
     assert _patch(client, new_owner, owner.id, {"role": "owner"}).status_code == 200
@@ -313,7 +304,7 @@ def test_disable_revokes_sessions_and_blocks_login_until_enabled(
     client = tenant_client(first)
     team = _team(client, "disable.example.org")
     target = team.target
-    second_token = _token(_login(client, target.email))
+    second_token = session_token(_login(client, target.email))
     assert _live_sessions(whitelabel_runtime, first, target.id) == 2
 
     disabled = _patch(client, team.admin.token, target.id, {"status": "disabled"})
@@ -331,7 +322,7 @@ def test_disable_revokes_sessions_and_blocks_login_until_enabled(
     assert _me(client, target.token).status_code == 401  # old sessions stay revoked
     fresh = _login(client, target.email)
     assert fresh.status_code == 200
-    assert _me(client, _token(fresh)).status_code == 200
+    assert _me(client, session_token(fresh)).status_code == 200
 
     admin_id = team.admin.id
     assert _events(whitelabel_runtime, first)[-2:] == [
@@ -355,14 +346,14 @@ def test_role_change_and_revoke_end_the_targets_sessions(
     changed = _patch(client, team.owner.token, target.id, {"role": "admin"})
     assert changed.json()["role"] == "admin"
     assert _me(client, target.token).status_code == 401  # the old session is gone
-    token = _token(_login(client, target.email))
+    token = session_token(_login(client, target.email))
     assert _me(client, token).json()["role"] == "admin"
     assert _call(client, "GET", USERS, token).status_code == 200
     # Setting the same role again changes nothing and keeps the session.
     assert _patch(client, team.owner.token, target.id, {"role": "admin"}).status_code == 200
     assert _me(client, token).status_code == 200
 
-    other = _token(_login(client, target.email))
+    other = session_token(_login(client, target.email))
     revoked = _call(client, "POST", f"{USERS}/{target.id}/revoke-sessions", team.admin.token)
     assert revoked.status_code == 204
     assert revoked.content == b""
