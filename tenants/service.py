@@ -73,18 +73,24 @@ class TenantService:
     # -- plumbing ------------------------------------------------------------------------
 
     @contextmanager
-    def _transaction(self, schema: str | None = None) -> Iterator[tuple[Connection, Session]]:
-        """One transaction; its session writes platform rows and (given ``schema``) tenant rows."""
-        with self.db.sync_engine.begin() as conn:
-            bind = (
-                conn.execution_options(schema_translate_map=translate_map(schema))
-                if schema
-                else conn
-            )
-            info = {SCHEMA_INFO_KEY: schema} if schema else {}
-            with WhitelabelSession(bind=bind, info=info, expire_on_commit=False) as session:
-                yield conn, session
-                session.flush()
+    def _locked(self, slug: str) -> Iterator[tuple[Connection, Session, Tenant]]:
+        """One transaction holding the tenant's row lock; its session writes platform rows and,
+        bound to the tenant's schema once the row is read, that tenant's rows (audit events).
+
+        Raises:
+            NotFound: no live tenant ``slug``.
+        """
+        with (
+            self.db.sync_engine.begin() as conn,
+            WhitelabelSession(bind=conn, expire_on_commit=False) as session,
+        ):
+            tenant = self._load(session, slug, lock=True)
+            # Connection.execution_options changes this connection in place, for this
+            # transaction's remaining statements only.
+            conn.execution_options(schema_translate_map=translate_map(tenant.schema_name))
+            session.info[SCHEMA_INFO_KEY] = tenant.schema_name
+            yield conn, session, tenant
+            session.flush()
 
     def _signal(self, tenant_id: uuid.UUID) -> None:
         if self.settings.redis_url:
@@ -316,10 +322,7 @@ class TenantService:
     # -- status changes --------------------------------------------------------------------
 
     def _set_status(self, slug: str, status: TenantStatus, action: str, actor: str) -> TenantView:
-        with self.db.platform_sync_session() as probe:
-            current = self._load(probe, slug)
-        with self._transaction(current.schema_name) as (conn, session):
-            tenant = self._load(session, slug, lock=True)
+        with self._locked(slug) as (conn, session, tenant):
             if tenant.status == status.value:
                 return TenantView.of(tenant)
             if tenant.status == TenantStatus.DELETED.value:
@@ -368,8 +371,7 @@ class TenantService:
                 ).first()
                 if purged is not None:
                     return TenantView.of(purged)
-        with self._transaction() as (conn, session):
-            tenant = self._load(session, slug, lock=True)
+        with self._locked(slug) as (conn, session, tenant):
             if tenant.status != TenantStatus.DELETED.value:
                 raise Conflict(
                     f"Delete the tenant {slug!r} before purging it.", code="tenant_not_deleted"
@@ -413,11 +415,8 @@ class TenantService:
                 platform_host=self.settings.platform_host,
             )
         )
-        with self.db.platform_sync_session() as probe:
-            schema = self._load(probe, slug).schema_name
         try:
-            with self._transaction(schema) as (conn, session):
-                tenant = self._load(session, slug, lock=True)
+            with self._locked(slug) as (conn, session, tenant):
                 owner = session.scalars(select(Domain).where(Domain.hostname == host)).first()
                 if owner is not None and owner.tenant_id != tenant.id:
                     raise Conflict(
@@ -453,10 +452,7 @@ class TenantService:
             Conflict: the hostname is the tenant's managed subdomain or its primary host.
         """
         host = parse_hostname(hostname)
-        with self.db.platform_sync_session() as probe:
-            schema = self._load(probe, slug).schema_name
-        with self._transaction(schema) as (conn, session):
-            tenant = self._load(session, slug, lock=True)
+        with self._locked(slug) as (conn, session, tenant):
             domain = next((d for d in tenant.domains if d.hostname == host), None)
             if domain is None:
                 return TenantView.of(tenant)
