@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.datastructures import Cookie
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from whitelabel.accounts import admin_service, service
+from whitelabel.accounts.cookies import clear_session_cookies, session_cookies
 from whitelabel.accounts.deps import SESSION_COOKIE, CurrentUser
 from whitelabel.accounts.guards import require_admin
 from whitelabel.accounts.models import User
@@ -48,20 +48,6 @@ def _view(user: User, tenant: TenantContext) -> MeView:
     )
 
 
-def _session_cookie(request: AnyRequest, token: str) -> Cookie:
-    """Host-only (no Domain), HttpOnly, SameSite=Lax, Secure on https; lives as long as the
-    session's absolute expiry (the server enforces both expiries regardless)."""
-    return Cookie(
-        key=SESSION_COOKIE,
-        value=token,
-        path="/",
-        max_age=int(service.ABSOLUTE_LIFETIME.total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=request.scope["scheme"] == "https",
-    )
-
-
 class AuthController(Controller):
     """Sign-up, sign-in and sign-out with email and password."""
 
@@ -84,7 +70,7 @@ class AuthController(Controller):
             client=_client(request),
         )
         view = _view(user, tenant)
-        return Response(view, status_code=201, cookies=[_session_cookie(request, token)])
+        return Response(view, status_code=201, cookies=session_cookies(request, tenant, token))
 
     @post("/login", status_code=200)
     async def login(
@@ -102,7 +88,7 @@ class AuthController(Controller):
             client=_client(request),
             old_token=request.cookies.get(SESSION_COOKIE),
         )
-        return Response(_view(user, tenant), cookies=[_session_cookie(request, token)])
+        return Response(_view(user, tenant), cookies=session_cookies(request, tenant, token))
 
     @post("/logout", status_code=204)
     async def logout(self, request: AnyRequest, db_session: DbSession) -> Response[None]:
@@ -111,7 +97,7 @@ class AuthController(Controller):
             db_session, request.cookies.get(SESSION_COOKIE), client=_client(request)
         )
         response: Response[None] = Response(None, status_code=204)
-        response.delete_cookie(SESSION_COOKIE, path="/")
+        clear_session_cookies(response)
         return response
 
 

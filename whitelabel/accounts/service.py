@@ -7,7 +7,6 @@ transaction. Session tokens are 32 random bytes; only their SHA-256 is stored.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import unicodedata
@@ -27,6 +26,7 @@ from whitelabel.accounts.errors import (
 )
 from whitelabel.accounts.models import Session, User
 from whitelabel.accounts.passwords import check_password_policy, hash_password, verify_password
+from whitelabel.accounts.tokens_hash import token_id
 from whitelabel.db.base import utcnow
 from whitelabel.errors import ValidationFailed
 from whitelabel.tenant_data import record_event
@@ -103,11 +103,6 @@ def _display_name(raw: str) -> str:
             detail={"field": "display_name"},
         )
     return name
-
-
-def token_id(token: str) -> str:
-    """The stored id of a session token: its SHA-256 in hex."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def _new_session(db: AsyncSession, user: User, client: Client) -> str:

@@ -1,0 +1,1 @@
+"""Request security shared by every module: derived keys, CSRF protection, rate limits."""
