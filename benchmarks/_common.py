@@ -358,14 +358,28 @@ class Server:
 _WRK_SCRIPT = """
 local hosts = {}
 local method, path = "GET", "/"
+local headers, body = {}, nil
 local i = 0
 init = function(args)
   for line in io.lines(args[1]) do hosts[#hosts + 1] = line end
   method, path = args[2], args[3]
+  if args[4] and args[4] ~= "" then
+    for line in io.lines(args[4]) do
+      local name, value = line:match("^([^:]+):%s*(.*)$")
+      if name then headers[name] = value end
+    end
+  end
+  if args[5] and args[5] ~= "" then
+    local f = io.open(args[5], "rb")
+    body = f:read("*a")
+    f:close()
+  end
 end
 request = function()
   i = i + 1
-  return wrk.format(method, path, {["Host"] = hosts[(i % #hosts) + 1]})
+  local h = {["Host"] = hosts[(i % #hosts) + 1]}
+  for name, value in pairs(headers) do h[name] = value end
+  return wrk.format(method, path, h, body)
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -412,19 +426,27 @@ def run_load(
     seconds: float,
     connections: int,
     method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: str | None = None,
 ) -> LoadResult:
     """Closed-loop load: ``connections`` keep-alive connections, requests rotating over ``hosts``.
 
-    Uses ``wrk`` (one thread) when installed, else ``benchmarks._loadgen`` in another process.
+    Every request also carries ``headers`` (a cookie, a content type) and ``body``. Uses ``wrk``
+    (one thread) when installed, else ``benchmarks._loadgen`` in another process.
     """
     with _hosts_file(hosts) as hosts_path:
+        headers_path = hosts_path.parent / "headers.txt"
+        headers_path.write_text("".join(f"{k}: {v}\n" for k, v in (headers or {}).items()))
+        body_path = hosts_path.parent / "body.txt"
+        body_path.write_text(body or "")
+        extra = [str(headers_path), str(body_path) if body is not None else ""]
         wrk = shutil.which("wrk")
         if wrk:
             script = hosts_path.parent / "rotate.lua"
             script.write_text(_WRK_SCRIPT)
             command = [
                 wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
-                "-s", str(script), base_url, "--", str(hosts_path), method, path,
+                "-s", str(script), base_url, "--", str(hosts_path), method, path, *extra,
             ]  # fmt: skip
             out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
             line = next(x for x in out.splitlines() if x.startswith("WRK_RESULT"))
@@ -436,6 +458,7 @@ def run_load(
         command = [
             sys.executable, "-m", "benchmarks._loadgen", base_url, path, str(hosts_path),
             "--seconds", str(seconds), "--connections", str(connections), "--method", method,
+            "--headers", extra[0], "--body", extra[1],
         ]  # fmt: skip
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         out = subprocess.run(

@@ -1,8 +1,9 @@
 """A small closed-loop HTTP/1.1 load generator, used when ``wrk`` is not installed.
 
-``python -m benchmarks._loadgen URL PATH HOSTS_FILE --seconds S --connections C [--method M]``
-prints one JSON object (the fields of ``benchmarks._common.LoadResult``). Each connection is a
-keep-alive asyncio stream sending one request at a time, rotating over the hosts in the file.
+``python -m benchmarks._loadgen URL PATH HOSTS_FILE --seconds S --connections C [--method M]
+[--headers FILE] [--body FILE]`` prints one JSON object (the fields of
+``benchmarks._common.LoadResult``). Each connection is a keep-alive asyncio stream sending one
+request at a time, rotating over the hosts in the file, each with the headers and the body.
 It runs in its own process; it is slower than ``wrk`` and may be the bottleneck for fast servers.
 """
 
@@ -47,11 +48,16 @@ async def _connection(
         writer.close()
 
 
-async def _run(args: argparse.Namespace, hosts: list[str]) -> dict[str, float | int]:
+async def _run(
+    args: argparse.Namespace, hosts: list[str], extra: str, body: bytes
+) -> dict[str, float | int]:
     url = urlsplit(args.url)
     address = (url.hostname or "127.0.0.1", url.port or 80)
+    headers = "".join(f"{line}\r\n" for line in extra.splitlines() if line)
     requests = [
-        f"{args.method} {args.path} HTTP/1.1\r\nHost: {h}\r\nContent-Length: 0\r\n\r\n".encode()
+        f"{args.method} {args.path} HTTP/1.1\r\nHost: {h}\r\n{headers}"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
         for h in hosts
     ]
     latencies: list[float] = []
@@ -89,9 +95,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--method", default="GET")
+    parser.add_argument("--headers", default="", help="a file of 'Name: value' lines")
+    parser.add_argument("--body", default="", help="a file holding the request body")
     args = parser.parse_args()
     hosts = [h for h in Path(args.hosts).read_text().splitlines() if h]
-    print(json.dumps(asyncio.run(_run(args, hosts))))
+    extra = Path(args.headers).read_text() if args.headers else ""
+    body = Path(args.body).read_bytes() if args.body else b""
+    print(json.dumps(asyncio.run(_run(args, hosts, extra, body))))
 
 
 if __name__ == "__main__":

@@ -6,13 +6,15 @@ a tenant is then one transaction: ``CREATE SCHEMA``, ``SET LOCAL search_path``, 
 multi-statement round trip, and the version row. No migration is replayed.
 
 The blueprint covers what tenant migrations create: enum types, tables (columns, types, defaults,
-identity and generated columns, collations), every constraint, every index, and the rows of small
-tables (seed data a migration inserted, and ``alembic_version``) as a snapshot. Anything else in
-the template (views, functions, triggers, standalone sequences, domains, partitioned or unlogged
-tables, foreign keys to other schemas, large or identity tables holding rows) makes
-:func:`read_blueprint` raise :class:`UnsupportedTemplate` so that the gap is fixed here rather
-than cloned wrongly; the catalog comparison test (tests/integration/test_template_clone.py)
-guards the equivalence.
+identity and generated columns, collations), every constraint, every index, the rows of small
+tables (seed data a migration inserted, and ``alembic_version``) as a snapshot, and functions in
+SQL or PL/pgSQL with the triggers that call them (the audit log's append-only guard, issue 3).
+Anything else in the template (views, aggregates, functions in other languages or naming their
+own schema, triggers calling a function of another schema or not plainly enabled, standalone
+sequences, domains, partitioned or unlogged tables, foreign keys to other schemas, large or
+identity tables holding rows) makes :func:`read_blueprint` raise :class:`UnsupportedTemplate` so
+that the gap is fixed here rather than cloned wrongly; the catalog comparison test
+(tests/integration/test_template_clone.py) guards the equivalence.
 """
 
 from __future__ import annotations
@@ -59,10 +61,22 @@ SELECT 'sequence ' || c.relname || ' (only identity sequences are cloned)'
  WHERE c.relnamespace = CAST(:schema AS regnamespace) AND c.relkind = 'S'
    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'i')
 UNION ALL
-SELECT 'function ' || p.proname FROM pg_proc p WHERE p.pronamespace = CAST(:schema AS regnamespace)
+SELECT 'function ' || p.proname || ' of kind ' || p.prokind::text || ' in ' || l.lanname::text
+  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+ WHERE p.pronamespace = CAST(:schema AS regnamespace)
+   AND (p.prokind NOT IN ('f', 'p') OR l.lanname NOT IN ('sql', 'plpgsql'))
 UNION ALL
-SELECT 'trigger ' || t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+SELECT 'trigger ' || t.tgname || ' (calls a function of another schema, or is not plainly enabled)'
+  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid
  WHERE c.relnamespace = CAST(:schema AS regnamespace) AND NOT t.tgisinternal
+   AND (t.tgenabled <> 'O' OR p.pronamespace NOT IN (c.relnamespace, 'pg_catalog'::regnamespace))
+UNION ALL
+SELECT 'column default or generated column of ' || c.relname || ' calling a function of the schema'
+  FROM pg_attrdef a JOIN pg_class c ON c.oid = a.adrelid
+  JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = a.oid
+   AND d.refclassid = 'pg_proc'::regclass
+  JOIN pg_proc p ON p.oid = d.refobjid
+ WHERE c.relnamespace = CAST(:schema AS regnamespace) AND p.pronamespace = c.relnamespace
 UNION ALL
 SELECT 'type ' || t.typname FROM pg_type t
  WHERE t.typnamespace = CAST(:schema AS regnamespace) AND t.typtype NOT IN ('e', 'c', 'b')
@@ -110,6 +124,20 @@ SELECT con.conname, con.contype, pg_get_constraintdef(con.oid) AS definition, c.
   FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
  WHERE c.relnamespace = CAST(:schema AS regnamespace) AND con.contype IN ('p', 'u', 'c', 'x', 'f')
  ORDER BY CASE con.contype WHEN 'f' THEN 1 ELSE 0 END, c.relname, con.conname
+"""
+
+_FUNCTIONS = """
+SELECT p.proname AS name, pg_get_functiondef(p.oid) AS definition
+  FROM pg_proc p
+ WHERE p.pronamespace = CAST(:schema AS regnamespace)
+ ORDER BY p.proname, pg_get_function_identity_arguments(p.oid)
+"""
+
+_TRIGGERS = """
+SELECT t.tgname AS name, c.relname AS table_name, pg_get_triggerdef(t.oid, true) AS definition
+  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+ WHERE c.relnamespace = CAST(:schema AS regnamespace) AND NOT t.tgisinternal
+ ORDER BY c.relname, t.tgname
 """
 
 _INDEXES = """
@@ -160,6 +188,26 @@ def _index_sql(conn: Connection, idx: Any) -> str:
         raise UnsupportedTemplate(f"index {idx.name} has an unexpected definition")
     rest = idx.definition[len(prefix) :]
     return f"CREATE {unique}INDEX {_quote(conn, idx.name)} ON {_quote(conn, idx.table_name)} {rest}"
+
+
+def _function_sql(conn: Connection, schema: str, fn: Any) -> str:
+    """``CREATE FUNCTION name(...)``: the catalog's definition, its qualified name made plain.
+
+    ``pg_get_functiondef`` always qualifies the function's own name; argument and result types
+    print unqualified under the transaction's ``search_path``. A definition that still names the
+    schema (a qualified table in the body, ``SET search_path`` to it) would tie every clone to
+    the template, so it is refused.
+    """
+    definition: str = fn.definition
+    qualified = f"{_quote(conn, schema)}.{_quote(conn, fn.name)}("
+    for kind in ("FUNCTION", "PROCEDURE"):
+        prefix = f"CREATE OR REPLACE {kind} {qualified}"
+        if definition.startswith(prefix):
+            rest = definition[len(prefix) :]
+            if schema in rest:
+                raise UnsupportedTemplate(f"function {fn.name} names the schema {schema}")
+            return f"CREATE {kind} {_quote(conn, fn.name)}({rest.rstrip()}"
+    raise UnsupportedTemplate(f"function {fn.name} has an unexpected definition")
 
 
 def _constraint_sql(conn: Connection, con: Any) -> str:
@@ -238,6 +286,10 @@ def read_blueprint(conn: Connection, schema: str = TEMPLATE_SCHEMA) -> list[str]
         columns = ", ".join(_column_sql(conn, col) for col in _rows(conn, _COLUMNS, oid=table.oid))
         statements.append(f"CREATE TABLE {_quote(conn, table.relname)} ({columns})")
     constraints = _rows(conn, _CONSTRAINTS, schema=schema)  # foreign keys come last
+    # Functions after the tables (SQL bodies are checked against them when created), before the
+    # constraints and indexes that may call them.
+    for fn in _rows(conn, _FUNCTIONS, schema=schema):
+        statements.append(_function_sql(conn, schema, fn))
     for con in (c for c in constraints if c.contype != "f"):
         statements.append(_constraint_sql(conn, con))
     # Rows (seed data and the version row) before the foreign keys, so their order is free.
@@ -247,4 +299,11 @@ def read_blueprint(conn: Connection, schema: str = TEMPLATE_SCHEMA) -> list[str]
         statements.append(_constraint_sql(conn, con))
     for idx in _rows(conn, _INDEXES, schema=schema):
         statements.append(_index_sql(conn, idx))
+    # Triggers last: the copied rows are the template's final state and must not fire them.
+    # pg_get_triggerdef's pretty form prints the table and the function unqualified under the
+    # search_path (the plain form always qualifies the table).
+    for trigger in _rows(conn, _TRIGGERS, schema=schema):
+        if schema in trigger.definition:
+            raise UnsupportedTemplate(f"trigger {trigger.name} names the schema {schema}")
+        statements.append(trigger.definition)
     return statements

@@ -49,15 +49,47 @@ def tenants_group() -> None:
 @click.option("--domain", "domains", multiple=True, help="A custom hostname (repeatable).")
 @click.option("--theme", default="default", show_default=True, help="Base theme.")
 @click.option("--json", "as_json", is_flag=True, help="Print the tenant as JSON.")
+@click.option(
+    "--admin-email",
+    default=None,
+    help="Invite this address as the tenant's first owner (the link is printed and mailed).",
+)
 @click.pass_context
 def create(
-    ctx: click.Context, slug: str, name: str, domains: tuple[str, ...], theme: str, as_json: bool
+    ctx: click.Context,
+    slug: str,
+    name: str,
+    domains: tuple[str, ...],
+    theme: str,
+    as_json: bool,
+    admin_email: str | None,
 ) -> None:
-    """Create tenant SLUG: schema from the template, hosts, routing. Idempotent."""
-    view, created = get_runtime(ctx).tenants.create(slug, name, domains=domains, theme=theme)
-    if not as_json:
-        click.echo("created" if created else "already exists", err=True)
+    """Create tenant SLUG: schema from the template, hosts, routing. Idempotent.
+
+    With --admin-email, also invite that address as an owner (unless it is a user there
+    already); a new run replaces a pending invitation with a new link.
+    """
+    from whitelabel.accounts.cli import invite_owner
+    from whitelabel.accounts.service import normalise_email
+
+    if admin_email is not None:
+        admin_email = normalise_email(admin_email)  # refused before the tenant is created
+    runtime = get_runtime(ctx)
+    view, created = runtime.tenants.create(slug, name, domains=domains, theme=theme)
+    link = invite_owner(runtime, view, admin_email) if admin_email is not None else None
+    if as_json:
+        data = view.to_dict()
+        if admin_email is not None:
+            data["admin_invitation"] = {"email": admin_email, "link": link}
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo("created" if created else "already exists", err=True)
     _print_tenant(view, as_json)
+    if admin_email is not None and link is None:
+        click.echo(f"  owner    {admin_email} is a user of {view.slug} already")
+    elif admin_email is not None:
+        click.echo(f"  owner    {admin_email} invited (mailed); the invitation link:")
+        click.echo(f"  {link}")
 
 
 @tenants_group.command("list")

@@ -97,7 +97,10 @@ def create_schema_from_blueprint(conn: Connection, schema: str, statements: Sequ
     conn.exec_driver_sql(_sql(conn, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema))))
     runner.set_local_search_path(conn, schema)
     # One round trip: psycopg sends a parameterless multi-statement string as a simple query.
-    conn.exec_driver_sql(";\n".join(s for s in statements if not s.startswith("--")))
+    # It still reads '%' as a placeholder mark (SQLAlchemy passes an empty parameter mapping),
+    # so a literal '%' (a function body's RAISE format, a seed row) is doubled.
+    body = ";\n".join(s for s in statements if not s.startswith("--"))
+    conn.exec_driver_sql(body.replace("%", "%%"))
 
 
 def drop_schema(conn: Connection, schema: str) -> None:

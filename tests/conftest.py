@@ -10,6 +10,9 @@ import pytest
 # Tests count schemas: no background pool refills unless a test asks for them. Set here, at
 # import, so subprocesses (the CLI, servers) inherit it too.
 os.environ.setdefault("WHITELABEL_SCHEMA_POOL", "0")
+# Likewise no background mail dispatcher (servers started by tests would drain the outbox that
+# other tests read or drain themselves; tests/integration/test_mail.py turns it on where needed).
+os.environ.setdefault("WHITELABEL_MAIL_DISPATCH", "off")
 
 #: Set by CI: a test that needs an outside program fails instead of skipping when it is missing.
 REQUIRE_PEERS = os.environ.get("WHITELABEL_REQUIRE_PEERS") == "1"

@@ -10,9 +10,11 @@ from litestar.plugins import PluginProtocol
 
 from tenants.plugin import TenancyPlugin
 from whitelabel.accounts import AccountsPlugin
+from whitelabel.mail.plugin import MailPlugin
 from whitelabel.pages import PagesPlugin
 from whitelabel.plugin import CorePlugin
 from whitelabel.runtime import Runtime
+from whitelabel.security.plugin import SecurityPlugin
 from whitelabel.settings import Settings
 
 __all__ = ["create_app"]
@@ -42,6 +44,8 @@ def create_app(
         plugins=[
             CorePlugin(runtime, access_log=access_log),
             TenancyPlugin(runtime),
+            SecurityPlugin(runtime),
+            MailPlugin(runtime),
             PagesPlugin(),
             AccountsPlugin(),
             *plugins,

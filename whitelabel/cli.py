@@ -119,8 +119,10 @@ def demo(host: str, port: int, no_serve: bool) -> None:
 
 def _register_plugin_commands() -> None:
     from tenants.plugin import TenancyPlugin
+    from whitelabel.accounts.plugin import AccountsPlugin
+    from whitelabel.mail.plugin import MailPlugin
 
-    for plugin in (TenancyPlugin(),):
+    for plugin in (TenancyPlugin(), MailPlugin(), AccountsPlugin()):
         plugin.on_cli_init(cli)
 
 

@@ -61,6 +61,7 @@ class ClientError(WhitelabelError):
         code: str | None = None,
         status_code: int | None = None,
         detail: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -69,6 +70,8 @@ class ClientError(WhitelabelError):
         if status_code is not None:
             self.status_code = status_code
         self.detail = detail
+        self.headers: dict[str, str] = dict(headers or {})
+        """Response headers the error asks for, such as ``Retry-After`` of a rate limit."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON body of the error response: ``{"code", "message", "detail"}``."""

@@ -64,8 +64,10 @@ def error_response(
 
 
 def client_error_response(request: Request[Any, Any, Any], exc: ClientError) -> Response[Any]:
-    """A whitelabel client error with its own code."""
-    return error_response(request, exc.status_code, exc.code, exc.message, exc.detail)
+    """A whitelabel client error with its own code (and the headers it asks for)."""
+    return error_response(
+        request, exc.status_code, exc.code, exc.message, exc.detail, exc.headers or None
+    )
 
 
 def http_exception_response(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from whitelabel.errors import SettingsError
+from whitelabel.mail.config import is_mail_address, parse_mail_url
 
 __all__ = ["Settings", "SettingsError"]
 
@@ -43,7 +44,7 @@ class Settings:
     platform_host: str = ""
     """Host of the platform console; empty means ``console.{base_domain}``."""
 
-    secret_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
     """Signs sessions and encrypts secrets at rest. Required outside ``demo`` and tests."""
 
     data_dir: Path = field(default_factory=lambda: Path(".whitelabel"))
@@ -65,8 +66,35 @@ class Settings:
     schema_pool: int = 4
     """Tenant schemas kept ready ahead of time, so creating a tenant takes one (0: none)."""
 
+    public_url_scheme: str = "https"
+    """``http`` or ``https``: the scheme of the tenant URLs that whitelabel writes where no
+    request gives it (links printed by the command line or mailed from it). ``demo`` uses
+    ``http``."""
+
+    public_port: int | None = None
+    """The port of those URLs when it is not the scheme's default (``demo``: its own port)."""
+
     pool_size: int = 10
     """Connections per process in the request pool (SQLAlchemy ``pool_size``)."""
+
+    mail_url: str = field(default="", repr=False)  # may hold the SMTP password
+    """Where outgoing mail goes: ``smtp://user:password@host:587?starttls=1``,
+    ``smtps://user:password@host:465`` or ``console`` (printed, never sent). Empty: ``console``
+    when ``allow_insecure_secret`` is set (``demo``, tests), else ``smtp://localhost:25`` (the
+    machine's own mail server, the classic Unix default). Resolved in ``__post_init__``."""
+
+    mail_from: str = ""
+    """The sender address of outgoing mail (envelope and ``From``); empty means
+    ``no-reply@{base_domain}``. Tenants' mail carries the tenant's name as display name."""
+
+    mail_dispatch: bool = True
+    """Whether each server process runs a mail dispatcher in the background. Off: mail waits in
+    the outbox for ``whitelabel mail send`` (or a server where it is on)."""
+
+    rate_limits: str = ""
+    """Changes to the default rate-limit budgets (``whitelabel.security.budgets``), as
+    ``RULE.PER=LIMIT/PERIOD`` items separated by commas, e.g. ``login.ip=100/5m``; empty keeps
+    the defaults. Budgets can be changed, not removed."""
 
     allow_insecure_secret: bool = False
     """Set only by ``demo`` and the test kit: permits a missing secret key (one is generated)."""
@@ -112,8 +140,28 @@ class Settings:
             )
         if not 0 <= self.schema_pool <= 1000:
             raise SettingsError("WHITELABEL_SCHEMA_POOL", "a whole number from 0 to 1000")
+        if self.public_url_scheme not in ("http", "https"):
+            raise SettingsError("WHITELABEL_PUBLIC_URL_SCHEME", "http or https")
+        if self.public_port is not None and not 1 <= self.public_port <= 65535:
+            raise SettingsError("WHITELABEL_PUBLIC_PORT", "a port number from 1 to 65535")
         if not 1 <= self.pool_size <= 1000:
             raise SettingsError("WHITELABEL_POOL_SIZE", "a whole number from 1 to 1000")
+        if self.rate_limits:
+            from whitelabel.security.budgets import SYNTAX, parse_overrides
+
+            try:
+                parse_overrides(self.rate_limits)
+            except ValueError as exc:
+                raise SettingsError("WHITELABEL_RATE_LIMITS", f"{SYNTAX}; {exc}") from None
+        default_mail = "console" if self.allow_insecure_secret else "smtp://localhost:25"
+        object.__setattr__(self, "mail_url", self.mail_url or default_mail)
+        parse_mail_url(self.mail_url)  # raises SettingsError naming WHITELABEL_MAIL_URL
+        mail_from = self.mail_from or f"no-reply@{base}"
+        if not is_mail_address(mail_from):
+            raise SettingsError(
+                "WHITELABEL_MAIL_FROM", "one email address such as no-reply@example.com"
+            )
+        object.__setattr__(self, "mail_from", mail_from)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -138,9 +186,15 @@ class Settings:
         if not _POOL_SIZE.fullmatch(pool):
             raise SettingsError("WHITELABEL_POOL_SIZE", "a whole number from 1 to 1000")
         prepare = env.get("WHITELABEL_DB_PREPARE_THRESHOLD", "off")
+        public_port = env.get("WHITELABEL_PUBLIC_PORT") or None
+        if public_port is not None and not _POOL_SIZE.fullmatch(public_port):
+            raise SettingsError("WHITELABEL_PUBLIC_PORT", "a port number from 1 to 65535")
         pool_of_schemas = env.get("WHITELABEL_SCHEMA_POOL", "4")
         if not _POOL_SIZE.fullmatch(pool_of_schemas) or int(pool_of_schemas) > 1000:
             raise SettingsError("WHITELABEL_SCHEMA_POOL", "a whole number from 0 to 1000")
+        mail_dispatch = env.get("WHITELABEL_MAIL_DISPATCH", "on")
+        if mail_dispatch not in ("on", "off"):
+            raise SettingsError("WHITELABEL_MAIL_DISPATCH", "on or off")
         if prepare != "off" and not _POOL_SIZE.fullmatch(prepare):
             raise SettingsError(
                 "WHITELABEL_DB_PREPARE_THRESHOLD", "a whole number, or off to never prepare"
@@ -150,11 +204,17 @@ class Settings:
             listen_database_url=env.get("WHITELABEL_LISTEN_DATABASE_URL") or None,
             prepare_threshold=None if prepare == "off" else int(prepare),
             schema_pool=int(pool_of_schemas),
+            public_url_scheme=env.get("WHITELABEL_PUBLIC_URL_SCHEME") or "https",
+            public_port=int(public_port) if public_port is not None else None,
             base_domain=env.get("WHITELABEL_BASE_DOMAIN", "localhost"),
             platform_host=env.get("WHITELABEL_PLATFORM_HOST", ""),
             secret_key=env.get("WHITELABEL_SECRET_KEY") or None,
             data_dir=Path(env.get("WHITELABEL_DATA_DIR") or ".whitelabel"),
             redis_url=env.get("REDIS_URL") or None,
             pool_size=int(pool),
+            rate_limits=env.get("WHITELABEL_RATE_LIMITS", ""),
+            mail_url=env.get("WHITELABEL_MAIL_URL", ""),
+            mail_from=env.get("WHITELABEL_MAIL_FROM", ""),
+            mail_dispatch=mail_dispatch == "on",
             allow_insecure_secret=allow_insecure_secret,
         )

@@ -14,7 +14,13 @@ import pytest
 from sqlalchemy import select, update
 
 from tenants.schemas import TenantView
-from tests.integration.accounts_support import PASSWORD, ClientFor, session_token
+from tests.integration.accounts_support import (
+    PASSWORD,
+    ClientFor,
+    csrf_cookie,
+    csrf_headers,
+    session_token,
+)
 from whitelabel.accounts.controllers import SESSION_COOKIE
 from whitelabel.accounts.models import Session, User
 from whitelabel.runtime import Runtime
@@ -22,13 +28,13 @@ from whitelabel.tenant_data import AuditEvent
 
 
 def _signup(client: httpx.Client, email: str, password: str = PASSWORD, name: str = "Ada") -> Any:
-    return client.post(
-        "/api/v1/auth/signup", json={"email": email, "password": password, "display_name": name}
-    )
+    body = {"email": email, "password": password, "display_name": name}
+    return client.post("/api/v1/auth/signup", json=body, headers=csrf_headers(client))
 
 
 def _login(client: httpx.Client, email: str, password: str = PASSWORD) -> httpx.Response:
-    return client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    body = {"email": email, "password": password}
+    return client.post("/api/v1/auth/login", json=body, headers=csrf_headers(client))
 
 
 def _me(client: httpx.Client, token: str) -> httpx.Response:
@@ -87,7 +93,11 @@ def test_signup_me_logout_login_on_two_tenants(
         assert signed_up.json() == body
 
         logged_out = client.post(
-            "/api/v1/auth/logout", headers={"cookie": f"{SESSION_COOKIE}={first_token}"}
+            "/api/v1/auth/logout",
+            headers={
+                "cookie": f"{SESSION_COOKIE}={first_token}",
+                "x-csrf-token": csrf_cookie(signed_up),
+            },
         )
         assert logged_out.status_code == 204
         assert _me(client, first_token).json()["code"] == "not_authenticated"

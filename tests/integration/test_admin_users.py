@@ -2,7 +2,8 @@
 role and status changes, session revocation, the owner rules, bad input and the audit log.
 
 Users sign up through the API; the first of a tenant is its owner, who promotes admins through
-the admin API itself. Every cookie is sent explicitly (never the client's jar).
+the admin API itself. Every cookie is sent explicitly (never the client's jar), with the CSRF
+token a page of the tenant would hold for it (``signing_csrf``; CSRF is tested in test_csrf.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from tenants.schemas import TenantView
-from tests.integration.accounts_support import PASSWORD, ClientFor, session_token
+from tests.integration.accounts_support import PASSWORD, ClientFor, session_token, signing_csrf
 from whitelabel.accounts.controllers import SESSION_COOKIE
 from whitelabel.accounts.models import Session, User
 from whitelabel.runtime import Runtime
@@ -131,13 +132,14 @@ ROUTES: list[tuple[str, str, Any, int]] = [
 def test_every_admin_route_needs_an_admin(
     tenant_pair: tuple[TenantView, TenantView],
     tenant_client: ClientFor,
+    whitelabel_runtime: Runtime,
     method: str,
     path: str,
     body: Any,
     ok: int,
 ) -> None:
     first, _ = tenant_pair
-    client = tenant_client(first)
+    client = signing_csrf(tenant_client(first), whitelabel_runtime, first)
     team = _team(client, "guards.example.org")
     url = path.format(target=team.target.id)
     expected = [
@@ -162,7 +164,7 @@ def test_search_filters_and_keyset_pagination(
     whitelabel_runtime: Runtime,
 ) -> None:
     first, second = tenant_pair
-    client = tenant_client(first)
+    client = signing_csrf(tenant_client(first), whitelabel_runtime, first)
     team = _team(client, "list.example.org")
     extra = [
         _signup(client, "zoe@list.example.org", "Zoë Zed"),
@@ -240,7 +242,7 @@ def test_owner_protections_and_the_last_owner(
     whitelabel_runtime: Runtime,
 ) -> None:
     first, second = tenant_pair
-    client = tenant_client(first)
+    client = signing_csrf(tenant_client(first), whitelabel_runtime, first)
     team = _team(client, "owners.example.org")
     owner, admin, member = team.owner, team.admin, team.member
     before = _users(whitelabel_runtime, first)
@@ -301,7 +303,7 @@ def test_disable_revokes_sessions_and_blocks_login_until_enabled(
     whitelabel_runtime: Runtime,
 ) -> None:
     first, second = tenant_pair
-    client = tenant_client(first)
+    client = signing_csrf(tenant_client(first), whitelabel_runtime, first)
     team = _team(client, "disable.example.org")
     target = team.target
     second_token = session_token(_login(client, target.email))
@@ -338,7 +340,7 @@ def test_role_change_and_revoke_end_the_targets_sessions(
     whitelabel_runtime: Runtime,
 ) -> None:
     first, second = tenant_pair
-    client = tenant_client(first)
+    client = signing_csrf(tenant_client(first), whitelabel_runtime, first)
     team = _team(client, "rotate.example.org")
     target = team.target
     assert _me(client, target.token).status_code == 200
@@ -379,7 +381,8 @@ def test_an_admin_of_one_tenant_cannot_reach_another(
     whitelabel_runtime: Runtime,
 ) -> None:
     first, second = tenant_pair
-    one, two = tenant_client(first), tenant_client(second)
+    one = signing_csrf(tenant_client(first), whitelabel_runtime, first)
+    two = signing_csrf(tenant_client(second), whitelabel_runtime, second)
     a = _team(one, "a.example.org")
     b = _team(two, "b.example.org")
     users_b = _users(whitelabel_runtime, second)
@@ -458,7 +461,7 @@ def test_bad_input_is_refused_with_a_stable_code_and_changes_nothing(
     code: str,
 ) -> None:
     first, second = tenant_pair
-    client = tenant_client(first)
+    client = signing_csrf(tenant_client(first), whitelabel_runtime, first)
     team = _team(client, "bad.example.org")
     before = _users(whitelabel_runtime, first)
     events = _events(whitelabel_runtime, first)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from psycopg import sql
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from migrations import runner
 from tenants.blueprint import TEMPLATE_SCHEMA, UnsupportedTemplate, read_blueprint
@@ -71,10 +72,13 @@ _CATALOG: dict[str, str] = {
            AND (t.typrelid = 0 OR t.typtype <> 'c')
          ORDER BY t.typname""",
     "routines": """
-        SELECT p.proname, pg_get_function_identity_arguments(p.oid) FROM pg_proc p
+        SELECT p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
+               CASE WHEN p.prokind IN ('f', 'p') THEN replace(pg_get_functiondef(p.oid),
+                    quote_ident(:schema) || '.', '') END
+          FROM pg_proc p
          WHERE p.pronamespace = CAST(:schema AS regnamespace) ORDER BY 1, 2""",
     "triggers": """
-        SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t
+        SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid, true), t.tgenabled FROM pg_trigger t
           JOIN pg_class c ON c.oid = t.tgrelid
          WHERE c.relnamespace = CAST(:schema AS regnamespace) AND NOT t.tgisinternal
          ORDER BY 1, 2""",
@@ -174,6 +178,18 @@ def test_clone_equals_full_migration(
         ("CREATE TYPE mood AS ENUM ('a', 'b')", "enums"),
         ("COMMENT ON TABLE settings IS 'x'", "relations"),
         ("UPDATE alembic_version SET version_num = 'other'", "alembic_version"),
+        ("CREATE FUNCTION one() RETURNS int LANGUAGE sql AS 'SELECT 1'", "routines"),
+        (
+            "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger"
+            " LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'",
+            "routines",
+        ),
+        ("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only", "triggers"),
+        (
+            "CREATE TRIGGER extra BEFORE INSERT ON settings"
+            " FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+            "triggers",
+        ),
     ],
 )
 def test_the_snapshot_sees_each_kind_of_difference(
@@ -220,6 +236,20 @@ _RICH_SCHEMA = [
     "CREATE TABLE kind_aliases (alias text PRIMARY KEY,"
     " code text NOT NULL REFERENCES kinds (code))",
     "INSERT INTO kind_aliases VALUES ('z', 'b')",
+    # functions (SQL and PL/pgSQL, one taking the schema's enum) and the triggers calling them;
+    # the seed rows above are inserted before the triggers exist and must not fire them. ('%%' is
+    # one '%' once the driver has read it: the blueprint must carry a '%' through.)
+    "CREATE FUNCTION cheer(m mood, times int DEFAULT 1) RETURNS text LANGUAGE sql IMMUTABLE"
+    " AS $$ SELECT repeat(m::text || '%%', times) $$",
+    "CREATE FUNCTION kinds_frozen() RETURNS trigger LANGUAGE plpgsql AS $body$"
+    " BEGIN IF current_setting('wl.thaw', true) = 'on' THEN RETURN NEW; END IF;"
+    " RAISE EXCEPTION 'kinds are frozen (%%)', TG_OP; END $body$",
+    "CREATE TRIGGER kinds_frozen BEFORE UPDATE OR DELETE ON kinds"
+    " FOR EACH ROW WHEN (pg_trigger_depth() = 0) EXECUTE FUNCTION kinds_frozen()",
+    "CREATE TRIGGER kinds_no_truncate BEFORE TRUNCATE ON kinds"
+    " FOR EACH STATEMENT EXECUTE FUNCTION kinds_frozen()",
+    "CREATE TRIGGER child_note_touch BEFORE INSERT OR UPDATE OF note ON child"
+    " FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()",
 ]
 _SEEDED = ("kinds", "kind_aliases")
 
@@ -234,6 +264,12 @@ def test_blueprint_reproduces_every_supported_feature(whitelabel_runtime: Runtim
         statements = read_blueprint(conn, source)
         create_schema_from_blueprint(conn, target, statements)
         original, replayed = snapshot(conn, source), snapshot(conn, target)
+        # the replayed trigger and function work in the new schema, on its own tables
+        with pytest.raises(DBAPIError, match="kinds are frozen"), conn.begin_nested():
+            conn.exec_driver_sql(f'DELETE FROM "{target}".kinds')
+        cheer = conn.exec_driver_sql(f"SELECT \"{target}\".cheer('sad', 2)").scalar_one()
+        with pytest.raises(DBAPIError, match=r"kinds are frozen \(TRUNCATE\)"), conn.begin_nested():
+            conn.exec_driver_sql(f'TRUNCATE "{target}".kinds CASCADE')
         rows = {
             schema: {
                 table: conn.exec_driver_sql(
@@ -245,7 +281,14 @@ def test_blueprint_reproduces_every_supported_feature(whitelabel_runtime: Runtim
         }
         conn.rollback()  # nothing of either schema is kept
     assert {row[0] for row in original["relations"]} >= {"parent", "child", "ix_child_tags"}
+    assert {row[1] for row in original["triggers"]} == {
+        "kinds_frozen",
+        "kinds_no_truncate",
+        "child_note_touch",
+    }
+    assert {row[0] for row in original["routines"]} == {"cheer", "kinds_frozen"}
     assert _diff(original, replayed) == {}
+    assert cheer == "sad%sad%"
     assert len(rows[source]["kinds"]) == 2
     assert rows[source] == rows[target]
 
@@ -255,8 +298,32 @@ def test_blueprint_reproduces_every_supported_feature(whitelabel_runtime: Runtim
     [
         ("CREATE VIEW recent AS SELECT * FROM audit_log", "relation recent of kind v"),
         (
-            "CREATE FUNCTION one() RETURNS int LANGUAGE sql AS 'SELECT 1'",
-            "function one",
+            "CREATE AGGREGATE total(int) (SFUNC = int4pl, STYPE = int)",
+            "function total of kind a",
+        ),
+        (
+            "CREATE FUNCTION here() RETURNS bigint LANGUAGE sql"
+            " AS 'SELECT count(*) FROM {schema}.settings'",
+            "function here names the schema",
+        ),
+        (
+            "CREATE FUNCTION pinned() RETURNS int LANGUAGE sql SET search_path = {schema}"
+            " AS 'SELECT 1'",
+            "function pinned names the schema",
+        ),
+        (
+            "CREATE TRIGGER outside BEFORE INSERT ON settings"
+            " FOR EACH ROW EXECUTE FUNCTION {other}.outside()",
+            "trigger outside",
+        ),
+        (
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+            "trigger audit_log_append_only",
+        ),
+        (
+            "CREATE FUNCTION one() RETURNS int LANGUAGE sql AS 'SELECT 1';"
+            " CREATE TABLE calls (n int DEFAULT one())",
+            "column default or generated column of calls",
         ),
         ("CREATE MATERIALIZED VIEW mv AS SELECT 1 AS x", "relation mv of kind m"),
         ("CREATE SEQUENCE counter", "sequence counter"),
@@ -275,30 +342,29 @@ def test_blueprint_reproduces_every_supported_feature(whitelabel_runtime: Runtim
             "table counted has an identity column and rows",
         ),
         ("CREATE TABLE big AS SELECT g FROM generate_series(1, 1001) AS g", "big holds over"),
-        (
-            "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS "
-            "'BEGIN RETURN NEW; END';"
-            " CREATE TRIGGER touch_settings BEFORE UPDATE ON settings"
-            " FOR EACH ROW EXECUTE FUNCTION touch()",
-            "trigger touch_settings",
-        ),
     ],
 )
 def test_read_blueprint_refuses_what_it_cannot_clone(
     whitelabel_runtime: Runtime, extra: str, named: str
 ) -> None:
-    scratch = f"wl_scratch_{uuid.uuid4().hex[:12]}"
+    scratch, other = (f"wl_scratch_{uuid.uuid4().hex[:12]}" for _ in range(2))
     with whitelabel_runtime.db.sync_engine.connect() as conn:
         _create_schema(conn, scratch)
+        _create_schema(conn, other)
+        conn.exec_driver_sql(
+            f"CREATE FUNCTION {other}.outside() RETURNS trigger LANGUAGE plpgsql"
+            " AS 'BEGIN RETURN NEW; END'"
+        )
         runner.upgrade(conn, "tenant", schema=scratch)
         assert any(s.startswith("CREATE TABLE audit_log") for s in read_blueprint(conn, scratch))
         runner.set_local_search_path(conn, scratch)
-        conn.exec_driver_sql(extra)
+        conn.exec_driver_sql(extra.format(schema=scratch, other=other))
         with pytest.raises(UnsupportedTemplate, match=named):
             read_blueprint(conn, scratch)
         conn.rollback()
     with whitelabel_runtime.db.sync_engine.connect() as conn:
         gone = conn.execute(
-            text("SELECT count(*) FROM pg_namespace WHERE nspname = :s"), {"s": scratch}
+            text("SELECT count(*) FROM pg_namespace WHERE nspname IN (:s, :o)"),
+            {"s": scratch, "o": other},
         ).scalar_one()
     assert gone == 0

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from whitelabel.accounts import admin_service, service
+from whitelabel.accounts import admin_service, links, service
 from whitelabel.accounts.cookies import clear_session_cookies, session_cookies
 from whitelabel.accounts.deps import SESSION_COOKIE, CurrentUser
 from whitelabel.accounts.guards import require_admin
@@ -23,8 +23,9 @@ from whitelabel.accounts.schemas import (
     UserPatchIn,
 )
 from whitelabel.context import TenantContext
-from whitelabel.deps import CurrentTenant, DbSession
+from whitelabel.deps import CurrentTenant, DbSession, RuntimeDep
 from whitelabel.errors import ValidationFailed
+from whitelabel.security import ratelimit
 
 __all__ = ["SESSION_COOKIE", "AdminUsersController", "AuthController", "MeController"]
 
@@ -60,14 +61,29 @@ class AuthController(Controller):
         data: JSONBody[SignupIn],
         tenant: CurrentTenant,
         db_session: DbSession,
+        runtime: RuntimeDep,
     ) -> Response[MeView]:
-        """Create an account (the tenant's first becomes ``owner``) and sign it in."""
-        user, token = await service.sign_up(
+        """Create an account (the tenant's first becomes ``owner``), sign it in and mail it a
+        verification link. Rate-limited per client address (``signup``; refused input does
+        not count)."""
+        await ratelimit.enforce(request, "signup")
+        try:
+            user, token = await service.sign_up(
+                db_session,
+                email=data.email,
+                password=data.password,
+                display_name=data.display_name,
+                client=_client(request),
+            )
+        except ValidationFailed:
+            await ratelimit.forgive(request, "signup")
+            raise
+        await links.send_verification(  # the link goes to the host the sign-up came in on
             db_session,
-            email=data.email,
-            password=data.password,
-            display_name=data.display_name,
-            client=_client(request),
+            tenant=tenant,
+            user=user,
+            base_url=f"{request.url.scheme}://{request.url.netloc}",
+            settings=runtime.settings,
         )
         view = _view(user, tenant)
         return Response(view, status_code=201, cookies=session_cookies(request, tenant, token))
@@ -80,7 +96,10 @@ class AuthController(Controller):
         tenant: CurrentTenant,
         db_session: DbSession,
     ) -> Response[MeView]:
-        """Sign in; always starts a new session with a new token."""
+        """Sign in; always starts a new session with a new token. Rate-limited (``login``) per
+        client address and per account before any password work; a success does not count
+        against the account."""
+        await ratelimit.enforce(request, "login", account=data.email)
         user, token = await service.log_in(
             db_session,
             email=data.email,
@@ -88,6 +107,7 @@ class AuthController(Controller):
             client=_client(request),
             old_token=request.cookies.get(SESSION_COOKIE),
         )
+        await ratelimit.forgive(request, "login", account=data.email)
         return Response(_view(user, tenant), cookies=session_cookies(request, tenant, token))
 
     @post("/logout", status_code=204)

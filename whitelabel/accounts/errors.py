@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from whitelabel.errors import ClientError, Conflict, NotFound, ValidationFailed
+from whitelabel.errors import ClientError, Conflict, Forbidden, NotFound, ValidationFailed
 
 __all__ = [
     "AccountDisabled",
@@ -11,6 +11,8 @@ __all__ = [
     "InvalidEmail",
     "LastOwner",
     "NotAuthenticated",
+    "PasswordLoginDisabled",
+    "SignupDisabled",
     "UserNotFound",
 ]
 
@@ -58,3 +60,15 @@ class LastOwner(Conflict):
     """The change would leave the tenant without an active owner."""
 
     code = "last_owner"
+
+
+class SignupDisabled(Forbidden):
+    """The tenant has turned self sign-up off (``auth.self_signup``); invitations still work."""
+
+    code = "signup_disabled"
+
+
+class PasswordLoginDisabled(Forbidden):
+    """The tenant has turned password sign-in off (``auth.password_login``); owners keep it."""
+
+    code = "password_login_disabled"

@@ -23,9 +23,12 @@ from whitelabel.accounts.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidEmail,
+    PasswordLoginDisabled,
+    SignupDisabled,
 )
 from whitelabel.accounts.models import Session, User
 from whitelabel.accounts.passwords import check_password_policy, hash_password, verify_password
+from whitelabel.accounts.settings_service import get_auth_settings
 from whitelabel.accounts.tokens_hash import token_id
 from whitelabel.db.base import utcnow
 from whitelabel.errors import ValidationFailed
@@ -48,6 +51,7 @@ IDLE_LIFETIME = timedelta(days=7)
 #: ``last_seen_at`` (and the idle expiry) is written at most this often per session.
 TOUCH_INTERVAL = timedelta(minutes=1)
 MAX_DISPLAY_NAME = 100
+_LOGIN_OFF_MESSAGE = "Password sign-in is turned off here; use your organisation's sign-in."
 
 # RFC 5322 dot-atom local part (no quoted strings), hostname labels, a TLD of letters or an
 # A-label. Checked after NFKC normalisation and lower-casing, on ASCII only.
@@ -131,9 +135,12 @@ async def sign_up(
     Returns the user and the new session token. Nothing is stored when this raises.
 
     Raises:
+        SignupDisabled: the tenant has turned self sign-up off (checked before anything else).
         InvalidEmail, ValidationFailed (``invalid_display_name``, ``weak_password``): bad input.
         EmailTaken: the tenant already has a user with this email.
     """
+    if not (await get_auth_settings(db)).self_signup:
+        raise SignupDisabled("Sign-up is closed here; ask an admin for an invitation.")
     email = normalise_email(email)
     name = _display_name(display_name)
     check_password_policy(password, email=email)
@@ -185,10 +192,16 @@ async def log_in(
     An unknown email, a malformed one and a wrong password give the same error after the same
     argon2 work. A failed attempt is audited and committed before the error is raised.
 
+    When the tenant has turned password sign-in off, only an owner with the right password gets
+    in (the break-glass path, audited with ``detail.break_glass``); every other attempt, right or
+    wrong, gets ``password_login_disabled``, so the answer tells nothing about accounts.
+
     Raises:
         InvalidCredentials: the email or the password is wrong.
+        PasswordLoginDisabled: password sign-in is off and this is not an owner's right password.
         AccountDisabled: the password is right but the account is disabled.
     """
+    password_login = (await get_auth_settings(db)).password_login
     try:
         email = normalise_email(email)
     except InvalidEmail:
@@ -202,9 +215,19 @@ async def log_in(
             actor=str(user.id) if user else "anonymous",
             target=email[:320] or None,
             ip=client.ip,
+            detail=None if password_login else {"reason": "password_login_disabled"},
         )
         await db.commit()
+        if not password_login:
+            raise PasswordLoginDisabled(_LOGIN_OFF_MESSAGE)
         raise InvalidCredentials("The email address or the password is wrong.")
+    if not password_login and user.role != "owner":
+        record_event(
+            db, "user.login_failed", actor=str(user.id), target=email, ip=client.ip,
+            detail={"reason": "password_login_disabled"},
+        )  # fmt: skip
+        await db.commit()
+        raise PasswordLoginDisabled(_LOGIN_OFF_MESSAGE)
     if user.status != "active":
         record_event(
             db, "user.login_failed", actor=str(user.id), target=email, ip=client.ip,
@@ -218,7 +241,10 @@ async def log_in(
         await _revoke(db, old_token)
     token = await _new_session(db, user, client)
     user.last_login_at = utcnow()
-    record_event(db, "user.login", actor=str(user.id), target=email, ip=client.ip)
+    record_event(
+        db, "user.login", actor=str(user.id), target=email, ip=client.ip,
+        detail=None if password_login else {"break_glass": True},
+    )  # fmt: skip
     return user, token
 
 

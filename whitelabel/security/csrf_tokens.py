@@ -15,16 +15,17 @@ forms; it sends it back in the ``X-CSRF-Token`` header or the ``csrf_token`` for
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 
-from whitelabel.accounts.tokens_hash import token_id
 from whitelabel.security.keys import sign, verify
 
 __all__ = [
     "CSRF_COOKIE",
     "CSRF_FIELD",
     "CSRF_HEADER",
+    "SESSION_COOKIE",
     "anonymous_token",
     "is_anonymous_token",
     "matches",
@@ -34,12 +35,18 @@ __all__ = [
 CSRF_COOKIE = "wl_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
+#: The session cookie of ``whitelabel.accounts`` (named here too so that security code never
+#: imports the accounts package, whose plugin imports security code: an import cycle).
+SESSION_COOKIE = "wl_session"
 _MAX_LEN = 200
 
 
 def session_token(key: bytes, tenant_id: str, session_cookie: str) -> str:
     """The CSRF token of the session whose cookie value is ``session_cookie``."""
-    return sign(key, "session", tenant_id, token_id(session_cookie))
+    # The SHA-256 hex of the cookie, as ``whitelabel.accounts.tokens_hash.token_id`` (the
+    # session's stored id), computed here for the reason given at SESSION_COOKIE.
+    session_id = hashlib.sha256(session_cookie.encode()).hexdigest()
+    return sign(key, "session", tenant_id, session_id)
 
 
 def anonymous_token(key: bytes, tenant_id: str) -> str:

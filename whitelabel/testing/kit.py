@@ -42,6 +42,8 @@ def settings_for_tests(environ: Mapping[str, str] | None = None) -> Settings:
     env.setdefault("WHITELABEL_SECRET_KEY", "test-only-" + "x" * 40)
     # No background pool refills while tests count schemas; the pool's own tests turn it on.
     env.setdefault("WHITELABEL_SCHEMA_POOL", "0")
+    # No mail dispatcher in the test server: tests read the outbox, or drain it themselves.
+    env.setdefault("WHITELABEL_MAIL_DISPATCH", "off")
     settings = Settings.from_env(env, allow_insecure_secret=True)
     if settings.database_url is None:
         # Resolve the embedded server's test database now, so every runtime a test builds from
