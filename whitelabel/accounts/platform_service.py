@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from whitelabel.accounts.errors import EmailTaken
 from whitelabel.accounts.models import ROLES, User
 from whitelabel.accounts.passwords import check_password_policy, hash_password
-from whitelabel.accounts.service import _display_name, normalise_email
+from whitelabel.accounts.service import check_display_name, normalise_email
 from whitelabel.db.base import utcnow
 from whitelabel.errors import ValidationFailed
 from whitelabel.tenant_data import record_event
@@ -64,7 +64,7 @@ async def create_user(
     """
     address = normalise_email(email)
     check_role(role)
-    name = _display_name(display_name if display_name is not None else address.split("@")[0])
+    name = check_display_name(display_name if display_name is not None else address.split("@")[0])
     check_password_policy(password, email=address)
     if await db.scalar(select(User.id).where(User.email == address)) is not None:
         raise EmailTaken("This email address is already registered.", detail={"field": "email"})

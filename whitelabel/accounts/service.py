@@ -39,10 +39,12 @@ __all__ = [
     "IDLE_LIFETIME",
     "Client",
     "authenticate",
+    "check_display_name",
     "log_in",
     "log_out",
     "normalise_email",
     "sign_up",
+    "start_session",
     "token_id",
 ]
 
@@ -96,7 +98,12 @@ def normalise_email(raw: str) -> str:
     return email
 
 
-def _display_name(raw: str) -> str:
+def check_display_name(raw: str) -> str:
+    """The stored form of a display name: NFKC, trimmed, 1-100 printable characters.
+
+    Raises:
+        ValidationFailed: ``invalid_display_name``.
+    """
     name = unicodedata.normalize("NFKC", raw[:1000]).strip()
     if not 1 <= len(name) <= MAX_DISPLAY_NAME or any(
         unicodedata.category(ch).startswith("C") for ch in name
@@ -109,7 +116,8 @@ def _display_name(raw: str) -> str:
     return name
 
 
-async def _new_session(db: AsyncSession, user: User, client: Client) -> str:
+async def start_session(db: AsyncSession, user: User, client: Client) -> str:
+    """Add a new session for ``user`` (committed with ``db``) and return its cookie token."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     db.add(
@@ -142,7 +150,7 @@ async def sign_up(
     if not (await get_auth_settings(db)).self_signup:
         raise SignupDisabled("Sign-up is closed here; ask an admin for an invitation.")
     email = normalise_email(email)
-    name = _display_name(display_name)
+    name = check_display_name(display_name)
     check_password_policy(password, email=email)
     if await db.scalar(select(User.id).where(User.email == email)) is not None:
         raise EmailTaken("This email address is already registered.", detail={"field": "email"})
@@ -171,7 +179,7 @@ async def sign_up(
         raise EmailTaken(
             "This email address is already registered.", detail={"field": "email"}
         ) from exc
-    token = await _new_session(db, user, client)
+    token = await start_session(db, user, client)
     user.last_login_at = utcnow()
     record_event(
         db,
@@ -239,7 +247,7 @@ async def log_in(
         user.password_hash = await hash_password(password)
     if old_token:
         await _revoke(db, old_token)
-    token = await _new_session(db, user, client)
+    token = await start_session(db, user, client)
     user.last_login_at = utcnow()
     record_event(
         db, "user.login", actor=str(user.id), target=email, ip=client.ip,

@@ -23,7 +23,7 @@ from whitelabel.accounts.links._errors import AlreadyMember, InvalidToken, Invit
 from whitelabel.accounts.links._tokens import INVITATION_LIFETIME, consume, issue, revoke_pending
 from whitelabel.accounts.models import ROLES, AccountToken, Invitation, User
 from whitelabel.accounts.passwords import check_password_policy, hash_password
-from whitelabel.accounts.service import Client, _display_name, _new_session, normalise_email
+from whitelabel.accounts.service import Client, check_display_name, normalise_email, start_session
 from whitelabel.context import TenantContext
 from whitelabel.db.base import utcnow
 from whitelabel.errors import Forbidden, ValidationFailed
@@ -169,7 +169,7 @@ async def accept_invitation(
         InvalidToken: the link is not valid here.
         AlreadyMember: a user with the address appeared since the invitation was made.
     """
-    name = _display_name(display_name)
+    name = check_display_name(display_name)
     row = await consume(db, settings=settings, tenant=tenant, purpose=PURPOSE, token=token)
     if row.email is None or row.role is None:  # the table's CHECK makes this impossible
         raise InvalidToken("This link is not valid (it may have expired or been used).")
@@ -192,7 +192,7 @@ async def accept_invitation(
     except IntegrityError as exc:  # a concurrent sign-up with the same address won
         raise AlreadyMember("This email address already belongs to a member.") from exc
     row.user_id = user.id
-    session_token = await _new_session(db, user, client)
+    session_token = await start_session(db, user, client)
     user.last_login_at = utcnow()
     record_event(
         db,

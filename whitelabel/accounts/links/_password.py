@@ -9,7 +9,7 @@ from whitelabel.accounts.links._errors import WrongPassword
 from whitelabel.accounts.links._tokens import revoke_pending
 from whitelabel.accounts.models import User
 from whitelabel.accounts.passwords import check_password_policy, hash_password, verify_password
-from whitelabel.accounts.service import Client, _new_session
+from whitelabel.accounts.service import Client, start_session
 from whitelabel.tenant_data import record_event
 
 __all__ = ["change_password", "sign_out_everywhere"]
@@ -54,7 +54,7 @@ async def change_password(
     others = await end_sessions(db, user.id, keep=current_token)
     await end_sessions(db, user.id)  # the current one: it is replaced below
     await revoke_pending(db, purpose="password_reset", user_id=user.id)
-    token = await _new_session(db, user, client)
+    token = await start_session(db, user, client)
     record_event(
         db,
         "user.password_changed",

@@ -11,7 +11,7 @@ from whitelabel.accounts.links._errors import InvalidToken
 from whitelabel.accounts.links._tokens import RESET_LIFETIME, consume, issue, revoke_pending
 from whitelabel.accounts.models import User
 from whitelabel.accounts.passwords import check_password_policy, hash_password
-from whitelabel.accounts.service import Client, _new_session, normalise_email
+from whitelabel.accounts.service import Client, normalise_email, start_session
 from whitelabel.context import TenantContext
 from whitelabel.db.base import utcnow
 from whitelabel.settings import Settings
@@ -104,7 +104,7 @@ async def reset_password(
     user.email_verified = True
     revoked = await end_sessions(db, user.id)
     await revoke_pending(db, purpose=PURPOSE, user_id=user.id)
-    session_token = await _new_session(db, user, client)
+    session_token = await start_session(db, user, client)
     user.last_login_at = utcnow()
     record_event(
         db,
