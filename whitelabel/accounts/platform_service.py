@@ -7,17 +7,13 @@ its audit record in the same transaction, and stores nothing when it raises.
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whitelabel.accounts.errors import EmailTaken
 from whitelabel.accounts.models import ROLES, User
 from whitelabel.accounts.passwords import check_password_policy, hash_password
-from whitelabel.accounts.service import check_display_name, normalise_email
-from whitelabel.db.base import utcnow
+from whitelabel.accounts.service import add_user, check_display_name, normalise_email
 from whitelabel.errors import ValidationFailed
 from whitelabel.tenant_data import record_event
 
@@ -68,23 +64,13 @@ async def create_user(
     check_password_policy(password, email=address)
     if await db.scalar(select(User.id).where(User.email == address)) is not None:
         raise EmailTaken("This email address is already registered.", detail={"field": "email"})
-    user = User(
-        id=uuid.uuid4(),
+    user = await add_user(
+        db,
         email=address,
         display_name=name,
         password_hash=await hash_password(password),
         role=role,
-        status="active",
-        email_verified=False,
-        created_at=utcnow(),
     )
-    db.add(user)
-    try:
-        await db.flush()
-    except IntegrityError as exc:  # a concurrent sign-up with the same address won
-        raise EmailTaken(
-            "This email address is already registered.", detail={"field": "email"}
-        ) from exc
     record_event(
         db,
         "user.created_by_platform",

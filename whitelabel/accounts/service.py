@@ -38,6 +38,7 @@ __all__ = [
     "ABSOLUTE_LIFETIME",
     "IDLE_LIFETIME",
     "Client",
+    "add_user",
     "authenticate",
     "check_display_name",
     "log_in",
@@ -135,6 +136,40 @@ async def start_session(db: AsyncSession, user: User, client: Client) -> str:
     return token
 
 
+async def add_user(
+    db: AsyncSession,
+    *,
+    email: str,
+    display_name: str,
+    password_hash: str | None,
+    role: str,
+    email_verified: bool = False,
+) -> User:
+    """Insert an active user (values already normalised and checked) and flush it.
+
+    Raises:
+        EmailTaken: the tenant already has a user with this email (a concurrent insert won).
+    """
+    user = User(
+        id=uuid.uuid4(),
+        email=email,
+        display_name=display_name,
+        password_hash=password_hash,
+        role=role,
+        status="active",
+        email_verified=email_verified,
+        created_at=utcnow(),
+    )
+    db.add(user)
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        raise EmailTaken(
+            "This email address is already registered.", detail={"field": "email"}
+        ) from exc
+    return user
+
+
 async def sign_up(
     db: AsyncSession, *, email: str, password: str, display_name: str, client: Client
 ) -> tuple[User, str]:
@@ -162,23 +197,13 @@ async def sign_up(
             text("SELECT pg_advisory_xact_lock(hashtext('wl.accounts.owner:' || current_schema()))")
         )
         has_users = await db.scalar(select(User.id).limit(1)) is not None
-    user = User(
-        id=uuid.uuid4(),
+    user = await add_user(
+        db,
         email=email,
         display_name=name,
         password_hash=await hash_password(password),
         role="owner" if not has_users else "member",
-        status="active",
-        email_verified=False,
-        created_at=utcnow(),
     )
-    db.add(user)
-    try:
-        await db.flush()
-    except IntegrityError as exc:  # a concurrent sign-up with the same email won
-        raise EmailTaken(
-            "This email address is already registered.", detail={"field": "email"}
-        ) from exc
     token = await start_session(db, user, client)
     user.last_login_at = utcnow()
     record_event(

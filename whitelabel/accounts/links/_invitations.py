@@ -14,16 +14,22 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from whitelabel.accounts.errors import EmailTaken
 from whitelabel.accounts.links._common import link_url
 from whitelabel.accounts.links._emails import send_email
 from whitelabel.accounts.links._errors import AlreadyMember, InvalidToken, InvitationNotFound
 from whitelabel.accounts.links._tokens import INVITATION_LIFETIME, consume, issue, revoke_pending
 from whitelabel.accounts.models import ROLES, AccountToken, Invitation, User
 from whitelabel.accounts.passwords import check_password_policy, hash_password
-from whitelabel.accounts.service import Client, check_display_name, normalise_email, start_session
+from whitelabel.accounts.service import (
+    Client,
+    add_user,
+    check_display_name,
+    normalise_email,
+    start_session,
+)
 from whitelabel.context import TenantContext
 from whitelabel.db.base import utcnow
 from whitelabel.errors import Forbidden, ValidationFailed
@@ -176,20 +182,16 @@ async def accept_invitation(
     if password is not None:
         check_password_policy(password, email=row.email)
     await _refuse_member(db, row.email)
-    user = User(
-        id=uuid.uuid4(),
-        email=row.email,
-        display_name=name,
-        password_hash=await hash_password(password) if password is not None else None,
-        role=row.role,
-        status="active",
-        email_verified=True,
-        created_at=utcnow(),
-    )
-    db.add(user)
     try:
-        await db.flush()
-    except IntegrityError as exc:  # a concurrent sign-up with the same address won
+        user = await add_user(
+            db,
+            email=row.email,
+            display_name=name,
+            password_hash=await hash_password(password) if password is not None else None,
+            role=row.role,
+            email_verified=True,  # the link reached this address
+        )
+    except EmailTaken as exc:  # a concurrent sign-up with the same address won
         raise AlreadyMember("This email address already belongs to a member.") from exc
     row.user_id = user.id
     session_token = await start_session(db, user, client)
