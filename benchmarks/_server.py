@@ -1,6 +1,7 @@
 """The apps the HTTP benchmarks load, served by uvicorn (one worker) in their own process.
 
-``python -m benchmarks._server whitelabel|baseline --port N [--schema S] [--no-access-log]``
+``python -m benchmarks._server whitelabel|baseline --port N [--schema S] [--no-access-log]
+[--plugin module:callable ...]``
 
 * ``whitelabel``: the full app from ``create_app`` (request ids and access log, the tenancy
   middleware with the resolver, the tenant-bound ``db_session``) plus :class:`BenchPlugin`.
@@ -17,10 +18,11 @@ CPU time of the server process).
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -30,7 +32,7 @@ from litestar import Litestar, get, post
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
-from litestar.plugins import InitPlugin
+from litestar.plugins import InitPlugin, PluginProtocol
 from sqlalchemy import DateTime, Engine, String, Uuid, event, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -116,13 +118,20 @@ class BenchPlugin(InitPlugin):
         return app_config
 
 
-def whitelabel_app(*, access_log: bool = True, counters: Counters | None = None) -> Litestar:
-    """The full whitelabel app with the benchmark routes."""
+def whitelabel_app(
+    *, access_log: bool = True, counters: Counters | None = None, extra: Sequence[str] = ()
+) -> Litestar:
+    """The full whitelabel app with the benchmark routes, plus the plugins named in ``extra``
+    (``module:callable``, each called with no arguments: a benchmark's own routes)."""
     counters = counters or Counters()
     runtime = Runtime.start(bench_settings())
     counters.install(runtime.db.async_engine.sync_engine)
     counters.install(runtime.db.sync_engine)
-    return create_app(runtime=runtime, plugins=[BenchPlugin(counters)], access_log=access_log)
+    plugins: list[PluginProtocol] = [BenchPlugin(counters)]
+    for name in extra:
+        module, _, factory = name.partition(":")
+        plugins.append(getattr(importlib.import_module(module), factory)())
+    return create_app(runtime=runtime, plugins=plugins, access_log=access_log)
 
 
 class PlainBase(DeclarativeBase):
@@ -197,10 +206,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--schema", default="", help="the baseline's fixed schema")
     parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument(
+        "--plugin", action="append", default=[], help="module:callable giving an extra plugin"
+    )
     args = parser.parse_args()
     access_log = not args.no_access_log
     app = (
-        whitelabel_app(access_log=access_log)
+        whitelabel_app(access_log=access_log, extra=args.plugin)
         if args.kind == "whitelabel"
         else baseline_app(args.schema, access_log=access_log)
     )

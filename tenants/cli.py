@@ -12,6 +12,7 @@ from rich.table import Table
 
 from tenants.fleet import DEFAULT_CONCURRENCY, FleetReport, fleet_status, upgrade_fleet
 from tenants.schemas import TenantView
+from themes.brand import DEFAULT_THEME
 from whitelabel.cli import get_runtime
 from whitelabel.errors import NotFound
 
@@ -47,7 +48,12 @@ def tenants_group() -> None:
 @click.argument("slug")
 @click.option("--name", required=True, help="Display name of the tenant's app.")
 @click.option("--domain", "domains", multiple=True, help="A custom hostname (repeatable).")
-@click.option("--theme", default="default", show_default=True, help="Base theme.")
+@click.option(
+    "--theme",
+    default=DEFAULT_THEME,
+    show_default=True,
+    help="Built-in base theme (campus, corporate; default is an alias of campus).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the tenant as JSON.")
 @click.option(
     "--admin-email",

@@ -17,7 +17,15 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from tenants.hosts import InvalidHost, normalise_host
 from tenants.resolver import Resolver
-from tenants.responses import Answer, invalid_host, send_answer, suspended, unknown_host
+from tenants.responses import (
+    Answer,
+    invalid_host,
+    send_answer,
+    suspended,
+    unknown_host,
+    wants_json,
+)
+from themes.error_pages import render_suspended_page
 from whitelabel.context import TenantContext, TenantStatus, bind_tenant, unbind_tenant
 
 __all__ = ["HostDecision", "TenancyMiddleware", "answer_for", "decide", "host_header"]
@@ -66,10 +74,14 @@ def decide(scope: Scope, resolver: Resolver, platform_host: str) -> HostDecision
     return HostDecision("tenant", tenant)
 
 
-def answer_for(decision: HostDecision, path: str) -> Answer:
-    """The fixed answer for a request that does not reach a handler."""
+def answer_for(decision: HostDecision, path: str, scope: Scope | None = None) -> Answer:
+    """The fixed answer for a request that does not reach a handler (with ``scope``, a
+    suspended tenant's page is branded when the request asks for HTML)."""
     if decision.kind == "suspended" and decision.tenant is not None:
-        return suspended(path, decision.tenant.name)
+        page = None
+        if scope is not None and not wants_json(path):
+            page = render_suspended_page(scope, decision.tenant)
+        return suspended(path, decision.tenant.name, page)
     if decision.kind == "invalid":
         return invalid_host(path, decision.message)
     return unknown_host(path)
@@ -103,4 +115,4 @@ class TenancyMiddleware(ASGIMiddleware):
             structlog.contextvars.bind_contextvars(tenant="-platform-")
             await next_app(scope, receive, send)
         else:
-            await send_answer(scope, send, answer_for(decision, scope.get("path", "")))
+            await send_answer(scope, send, answer_for(decision, scope.get("path", ""), scope))

@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     Uuid,
@@ -61,6 +62,7 @@ class Tenant(TimestampMixin, PlatformBase):
         CheckConstraint(
             "status IN ('provisioning', 'active', 'suspended', 'deleted')", name="status"
         ),
+        CheckConstraint("theme_version >= 0", name="theme_version"),
         Index(
             "uq_tenants_slug_live", "slug", unique=True, postgresql_where=text("purged_at IS NULL")
         ),
@@ -72,6 +74,8 @@ class Tenant(TimestampMixin, PlatformBase):
     status: Mapped[str] = mapped_column(String(20), default=TenantStatus.PROVISIONING.value)
     schema_name: Mapped[str] = mapped_column(String(63), unique=True)
     theme: Mapped[str] = mapped_column(String(63), default="default", server_default="default")
+    theme_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """The published theme version pages use (the tenant schema's ``theme_versions``)."""
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -14,7 +14,7 @@ from litestar.exceptions import HTTPException
 from litestar.plugins import CLIPlugin, InitPlugin
 
 from tenants.deps import db_session_provider, provide_tenant
-from tenants.middleware import TenancyMiddleware, answer_for, decide
+from tenants.middleware import STATE_TENANT, TenancyMiddleware, answer_for, decide
 from tenants.responses import as_response
 from whitelabel.http_errors import http_exception_response
 from whitelabel.logging import request_id_for
@@ -59,8 +59,10 @@ class TenancyPlugin(InitPlugin, CLIPlugin):
             unknown host answers the same bytes whatever the path; else the usual error."""
             decision = decide(request.scope, runtime.resolver, settings.platform_host)
             if decision.kind not in ("tenant", "platform"):
-                answer = answer_for(decision, request.scope["path"])
+                answer = answer_for(decision, request.scope["path"], request.scope)
                 return as_response(answer, request_id_for(request.scope))
+            if decision.tenant is not None:  # the tenant's error page is branded
+                request.scope["state"].setdefault(STATE_TENANT, decision.tenant)
             return http_exception_response(request, exc)
 
         for status in (400, 404, 405):

@@ -63,6 +63,8 @@ def _route_query(tenant_id: uuid.UUID | None = None) -> Any:
             Tenant.name,
             Tenant.schema_name,
             Tenant.status,
+            Tenant.theme,
+            Tenant.theme_version,
         )
         .join(Tenant, Tenant.id == Domain.tenant_id)
         .where(Tenant.status.in_(_ROUTABLE))
@@ -90,6 +92,8 @@ def _build(rows: Iterable[Any]) -> dict[str, TenantContext]:
                 schema=row.schema_name,
                 status=TenantStatus(row.status),
                 primary_host=primary[row.id],
+                theme=row.theme,
+                theme_version=row.theme_version,
             )
         table[row.hostname] = ctx
     return table

@@ -62,15 +62,16 @@ def invalid_host(path: str, message: str) -> Answer:
     return _answer(path, 400, "invalid_host", message)
 
 
-def suspended(path: str, name: str) -> Answer:
-    """503 for a suspended tenant; names the app so its users know it is theirs, and paused."""
-    return _answer(
-        path,
-        503,
-        "tenant_suspended",
-        f"{name} is temporarily unavailable.",
-        (("retry-after", "3600"),),
-    )
+def suspended(path: str, name: str, page: str | None = None) -> Answer:
+    """503 for a suspended tenant; names the app so its users know it is theirs, and paused.
+
+    ``page``: the tenant's branded 503 page (``themes.error_pages``), sent instead of the short
+    page on page paths.
+    """
+    headers = (("retry-after", "3600"),)
+    if page is not None and not wants_json(path):
+        return Answer(503, page.encode(), "text/html; charset=utf-8", headers)
+    return _answer(path, 503, "tenant_suspended", f"{name} is temporarily unavailable.", headers)
 
 
 def _headers(answer: Answer) -> list[tuple[str, str]]:

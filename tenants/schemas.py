@@ -40,6 +40,8 @@ class TenantView:
     schema_revision: str | None
     schema_status: str | None
     schema_error: str | None
+    theme_version: int = 0
+    """The published theme version (0: the base theme's defaults)."""
 
     @classmethod
     def of(cls, tenant: Tenant) -> TenantView:
@@ -61,6 +63,7 @@ class TenantView:
             schema_revision=state.revision if state else None,
             schema_status=state.status if state else None,
             schema_error=state.last_error if state else None,
+            theme_version=tenant.theme_version,
         )
 
     @property
@@ -77,6 +80,8 @@ class TenantView:
             schema=self.schema_name,
             status=TenantStatus(self.status),
             primary_host=self.primary_host or "",
+            theme=self.theme,
+            theme_version=self.theme_version,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -32,6 +32,8 @@ from tenants.hosts import (
 from tenants.models import Domain, DomainKind, SchemaState, SchemaStatus, Tenant
 from tenants.resolver import notify_routing_change, publish_redis
 from tenants.schemas import DomainView, TenantView
+from themes.brand import DEFAULT_THEME
+from themes.registry import resolve_theme_name
 from whitelabel.context import SCHEMA_PREFIX, TenantStatus, schema_name_for
 from whitelabel.db.base import utcnow
 from whitelabel.db.engine import Database, WhitelabelSession
@@ -171,7 +173,7 @@ class TenantService:
         name: str,
         *,
         domains: Iterable[str] = (),
-        theme: str = "default",
+        theme: str = DEFAULT_THEME,
         actor: str = "platform",
     ) -> tuple[TenantView, bool]:
         """Create a tenant with its schema (cloned from the template) and hosts, in one transaction.
@@ -179,8 +181,11 @@ class TenantService:
         Returns the tenant and whether it was created now (``False``: it already existed with the
         same name, so the call was a no-op).
 
+        ``theme`` names a built-in base theme (an alias such as ``default`` is stored as the theme
+        it stands for).
+
         Raises:
-            ValidationFailed: bad slug, name or hostname.
+            ValidationFailed: bad slug, name or hostname; ``unknown_theme``.
             Conflict: the slug or a hostname belongs to another tenant.
         """
         validate_slug(slug)
@@ -191,6 +196,7 @@ class TenantService:
                 detail={"field": "slug", "reason": "reserved"},
             )
         name = _validate_name(name)
+        theme = resolve_theme_name(theme)
         hosts = [
             validate_custom_hostname(
                 h, base_domain=self.settings.base_domain, platform_host=self.settings.platform_host

@@ -9,6 +9,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins import PluginProtocol
 
 from tenants.plugin import TenancyPlugin
+from themes.plugin import ThemesPlugin
 from whitelabel.accounts import AccountsPlugin
 from whitelabel.mail.plugin import MailPlugin
 from whitelabel.pages import PagesPlugin
@@ -45,6 +46,7 @@ def create_app(
             CorePlugin(runtime, access_log=access_log),
             TenancyPlugin(runtime),
             SecurityPlugin(runtime),
+            ThemesPlugin(runtime),
             MailPlugin(runtime),
             PagesPlugin(),
             AccountsPlugin(),

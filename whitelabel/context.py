@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from themes.brand import DEFAULT_THEME
 from whitelabel.errors import TenantNotBoundError
 
 __all__ = [
@@ -66,6 +67,10 @@ class TenantContext:
     schema: str
     status: TenantStatus
     primary_host: str
+    theme: str = DEFAULT_THEME
+    """Name of the tenant's built-in base theme (``platform.tenants.theme``; may be an alias)."""
+    theme_version: int = 0
+    """The tenant's published theme version (0: never published, the base theme's defaults)."""
 
     def __post_init__(self) -> None:
         # The schema name reaches SQL (quoted by the driver); refuse anything but our own shape.

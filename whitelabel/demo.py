@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 import click
 from sqlalchemy import select
@@ -17,7 +19,17 @@ from whitelabel.runtime import Runtime, demo_secret
 from whitelabel.settings import Settings
 from whitelabel.urls import tenant_base_url
 
-__all__ = ["DEMO_PASSWORD", "DEMO_TENANTS", "DEMO_USERS", "demo_email", "run_demo", "seed"]
+__all__ = [
+    "DEMO_BRANDS",
+    "DEMO_LOGOS",
+    "DEMO_PASSWORD",
+    "DEMO_TENANTS",
+    "DEMO_USERS",
+    "demo_email",
+    "run_demo",
+    "seed",
+    "seed_brands",
+]
 
 DEMO_TENANTS = (
     ("campus", "Northfield University", "campus"),
@@ -68,11 +80,74 @@ async def seed_users(runtime: Runtime, slugs: tuple[str, ...]) -> int:
     return created
 
 
+#: Each demo tenant's published brand: visibly different apps on the two built-in themes.
+DEMO_BRANDS: dict[str, dict[str, Any]] = {
+    "campus": {
+        "app_name": "Northfield Connect",
+        "tagline": "Study partners, mentors and societies at Northfield University.",
+        "email_sender_name": "Northfield Connect",
+        "support_url": "https://campus.example/help",
+        "copy": {"hero": "Meet the people of **Northfield**: find a study partner this week."},
+    },
+    "acme": {
+        "app_name": "Acme Network",
+        "tagline": "Meet the people behind every Acme project.",
+        "tokens": {"primary": "#c2410c", "accent": "#f59e0b"},
+        "font": "humanist",
+        "email_sender_name": "Acme Network",
+        "support_url": "https://acme.example/support",
+        "copy": {"hero": "Every project starts with a conversation. **Start yours.**"},
+    },
+}
+#: Each demo tenant's logo (an SVG the upload pipeline sanitises like any other).
+DEMO_LOGOS: dict[str, str] = {
+    "campus": '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="120" '
+    'viewBox="0 0 120 120"><rect width="120" height="120" rx="10" fill="#1b3a6b"/>'
+    '<path d="M20 48 60 24l40 24-40 24z" fill="#c9a227"/>'
+    '<rect x="34" y="62" width="52" height="30" fill="#c9a227"/></svg>',
+    "acme": '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="120" '
+    'viewBox="0 0 120 120"><circle cx="60" cy="60" r="58" fill="#c2410c"/>'
+    '<path d="M60 22 96 94H24z" fill="#ffffff"/></svg>',
+}
+
+
+async def seed_brands(
+    runtime: Runtime,
+    slugs: tuple[str, ...],
+    *,
+    brands: Mapping[str, Mapping[str, Any]] = DEMO_BRANDS,
+    logos: Mapping[str, str] = DEMO_LOGOS,
+) -> int:
+    """Publish ``brands[slug]`` (and ``logos[slug]``, an SVG) for each tenant of ``slugs`` that
+    never published a brand; returns how many were published. Idempotent: a tenant with a
+    published version is left as it is."""
+    from themes import service as themes
+
+    published = 0
+    try:
+        for slug in slugs:
+            tenant = runtime.tenants.get(slug).context()
+            if tenant.theme_version > 0 or slug not in brands:
+                continue
+            async with runtime.db.tenant_session(tenant) as db:
+                await themes.update_draft(db, tenant, "demo", dict(brands[slug]))
+                if slug in logos:
+                    await themes.set_asset(db, tenant, "demo", "logo", logos[slug].encode())
+                await themes.publish(db, tenant, "demo", redis_url=runtime.settings.redis_url)
+                published += 1
+    finally:
+        await runtime.db.async_engine.dispose()  # its connections belong to this event loop
+    return published
+
+
 def seed(runtime: Runtime) -> None:
-    """Create the demo tenants and their users (idempotent: a second run changes nothing)."""
+    """Create the demo tenants, their users and their brands (idempotent: a second run changes
+    nothing)."""
     for slug, name, theme in DEMO_TENANTS:
         runtime.tenants.create(slug, name, theme=theme, actor="demo")
-    asyncio.run(seed_users(runtime, tuple(slug for slug, _, _ in DEMO_TENANTS)))
+    slugs = tuple(slug for slug, _, _ in DEMO_TENANTS)
+    asyncio.run(seed_users(runtime, slugs))
+    asyncio.run(seed_brands(runtime, slugs))
 
 
 def run_demo(*, host: str = "127.0.0.1", port: int = 8000, serve: bool = True) -> None:

@@ -1,7 +1,8 @@
 """Every error response in one shape: ``{"code", "message", "detail"}`` or a short page.
 
-API paths (``/api/...``, ``/schema``) get JSON; pages get a small HTML page (the theme engine
-brands it). Codes are stable and machine-readable; messages are for people.
+API paths (``/api/...``, ``/schema``) get JSON; pages get a small HTML page, or on a tenant host,
+for a browser (``Accept: text/html``), the error page in the tenant's theme
+(``themes.error_pages``). Codes are stable and machine-readable; messages are for people.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from tenants.responses import wants_json
+from themes.error_pages import render_error_page
 from whitelabel.errors import ClientError, TenantNotBoundError
 from whitelabel.logging import request_id_for
 
@@ -55,10 +57,16 @@ def error_response(
     Uses ``scope["path"]`` (not ``request.url``, which parses a possibly malformed Host header).
     Answers produced outside the middleware stack carry the request id like any other.
     """
-    headers = {"x-request-id": request_id_for(request.scope), **(headers or {})}
+    request_id = request_id_for(request.scope)
+    headers = {"x-request-id": request_id, **(headers or {})}
     if wants_json(request.scope["path"]):
         body = {"code": code, "message": message, "detail": detail}
         return Response(body, status_code=status, headers=headers)
+    branded = render_error_page(
+        request.scope, status=status, code=code, message=message, request_id=request_id
+    )
+    if branded is not None:  # a browser on a tenant host: the page in the tenant's theme
+        return Response(branded, status_code=status, media_type="text/html", headers=headers)
     page = f"<!doctype html><title>{status}</title><h1>{escape(message)}</h1>"
     return Response(page.encode(), status_code=status, media_type="text/html", headers=headers)
 

@@ -190,6 +190,9 @@ def test_domain_commands(
         (["tenants", "create", "a" * 64, "--name", "x"], "invalid_slug"),
         (["tenants", "create", "{slug}", "--name", " "], "invalid_name"),
         (["tenants", "create", "{slug}", "--name", "x", "--domain", "1.2.3.4"], "invalid_hostname"),
+        (["tenants", "create", "{slug}", "--name", "x", "--theme", "nope"], "unknown_theme"),
+        (["tenants", "create", "{slug}", "--name", "x", "--theme", "Campus"], "unknown_theme"),
+        (["tenants", "create", "{slug}", "--name", "x", "--theme", "../campus"], "unknown_theme"),
         (["tenants", "show", "{slug}"], "tenant_not_found"),
         (["tenants", "suspend", "{slug}"], "tenant_not_found"),
         (["tenants", "resume", "{slug}"], "tenant_not_found"),
@@ -209,6 +212,23 @@ def test_bad_input_exits_1_with_the_code(
     assert result.stderr.startswith("whitelabel: ") and result.stderr.rstrip().endswith(f"[{code}]")
     assert result.stdout == ""
     assert _registry_rows(whitelabel_runtime) == before
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [(None, "campus"), ("default", "campus"), ("campus", "campus"), ("corporate", "corporate")],
+)
+def test_create_picks_a_built_in_theme(
+    whitelabel_runtime: Runtime, make_tenant: TenantFactory, given: str | None, stored: str
+) -> None:
+    slug = _slug()
+    make_tenant.created.append(slug)
+    theme = [] if given is None else ["--theme", given]
+    created = _json(
+        _invoke(whitelabel_runtime, "tenants", "create", slug, "--name", "T", *theme, "--json")
+    )
+    assert created["theme"] == stored and created["theme_version"] == 0
+    assert whitelabel_runtime.tenants.get(slug).context().theme == stored
 
 
 def test_usage_and_settings_errors(whitelabel_runtime: Runtime) -> None:

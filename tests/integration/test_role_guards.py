@@ -35,12 +35,27 @@ API_ROUTES = [
     ("GET", "/api/v1/admin/auth-settings"),
     ("PATCH", "/api/v1/admin/auth-settings"),
     ("GET", "/api/v1/admin/audit"),
+    ("GET", "/api/v1/admin/theme"),
+    ("PUT", "/api/v1/admin/theme"),
+    ("PUT", "/api/v1/admin/theme/logo"),
+    ("PUT", "/api/v1/admin/theme/favicon"),
+    ("DELETE", "/api/v1/admin/theme/logo"),
+    ("DELETE", "/api/v1/admin/theme/favicon"),
+    ("POST", "/api/v1/admin/theme/publish"),
+    ("GET", "/api/v1/admin/theme/versions"),
+    ("POST", "/api/v1/admin/theme/versions/{id}/restore"),
+    ("GET", "/api/v1/admin/theme/preview.css"),
 ]
 
 #: The admin HTML pages: they guard themselves so that anonymous visitors are sent to sign in.
 PAGE_ROUTES = [
     ("GET", "/admin/users"),
     ("POST", "/admin/users/{id}"),
+    ("GET", "/admin/branding"),
+    ("POST", "/admin/branding"),
+    ("GET", "/admin/branding/preview/{id}"),
+    ("POST", "/admin/branding/versions/{id}/restore"),
+    ("GET", "/admin/branding/static/{id}"),
 ]
 
 BODIES = {

@@ -1,81 +1,61 @@
-"""The emails of links: rendered from Jinja2 templates, queued in the mail outbox.
+"""The emails of links, rendered in the tenant's theme and queued in the mail outbox.
 
-:func:`render_email` is the one place that turns a kind of email and its values into a subject,
-a plain-text body and an HTML body; the theme engine (issue 4) can replace it without touching
-the callers. Templates live in ``whitelabel/accounts/templates/email/`` as ``{kind}.txt`` and
-``{kind}.html``; HTML is autoescaped, text is not (it is never interpreted as markup).
+:func:`render_email` turns a kind of email and its values into a subject, a plain-text body and
+an HTML body through the theme engine (:func:`themes.mail.render_email`): the templates are
+``email/{kind}.subject.txt``, ``email/{kind}.txt`` and ``email/{kind}.html``, a theme's own
+first, then the shared ones in ``whitelabel/pages/templates/email/``. The HTML part carries the
+brand's logo (as an absolute URL on the link's host), colours inline and app name; the sender
+name is the brand's.
 """
 
 from __future__ import annotations
 
-import unicodedata
-from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from themes.brand import ThemeSnapshot
+from themes.engine import tenant_theme
+from themes.mail import RenderedEmail, sender_name_of
+from themes.mail import render_email as render_themed
 from whitelabel.context import TenantContext
 from whitelabel.mail import enqueue
 
-__all__ = ["SUBJECTS", "RenderedEmail", "render_email", "send_email"]
-
-#: Subject lines by kind; ``{app}`` is the tenant's name.
-SUBJECTS = {
-    "password_reset": "Reset your {app} password",
-    "email_verify": "Confirm your email address for {app}",
-    "invitation": "You are invited to {app}",
-}
+__all__ = ["RenderedEmail", "render_email", "send_email"]
 
 
-@dataclass(frozen=True, slots=True)
-class RenderedEmail:
-    """One email ready for the outbox."""
-
-    subject: str
-    text: str
-    html: str
+def _theme_of(tenant: TenantContext, theme: ThemeSnapshot | None) -> ThemeSnapshot:
+    """``theme``, else the tenant's published snapshot as this process has it cached (always
+    so inside the tenant's requests), else its base theme."""
+    return theme if theme is not None else tenant_theme(tenant)
 
 
-@cache
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("whitelabel.accounts", "templates/email"),
-        # HTML templates (and strings) escape every value; ``.txt`` bodies are plain text.
-        autoescape=select_autoescape(("html",), default_for_string=True, default=False),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
+def render_email(
+    kind: str, *, tenant: TenantContext, theme: ThemeSnapshot | None = None, **values: Any
+) -> RenderedEmail:
+    """The subject, text and HTML of an email of ``kind`` for ``tenant`` in its theme.
 
-
-def _one_line(value: str) -> str:
-    """``value`` without control characters (a subject is one header line)."""
-    return "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in value)
-
-
-def render_email(kind: str, *, tenant: TenantContext, **values: Any) -> RenderedEmail:
-    """The subject, text and HTML of an email of ``kind`` for ``tenant``.
-
-    Templates see ``app_name`` (the tenant's name) and ``values``.
+    Templates see ``app_name`` (the brand's, else the tenant's name), the theme and ``values``.
 
     Raises:
-        KeyError: ``kind`` has no subject; jinja2.TemplateNotFound: no template.
+        litestar.exceptions.TemplateNotFoundException: no template for ``kind``.
     """
-    env = _environment()
-    context = {"app_name": tenant.name, **values}
-    return RenderedEmail(
-        subject=_one_line(SUBJECTS[kind].format(app=tenant.name)),
-        text=env.get_template(f"{kind}.txt").render(context),
-        html=env.get_template(f"{kind}.html").render(context),
-    )
+    return render_themed(_theme_of(tenant, theme), tenant, kind, values)
 
 
 async def send_email(
-    db: AsyncSession, *, tenant: TenantContext, to: str, kind: str, **values: Any
+    db: AsyncSession,
+    *,
+    tenant: TenantContext,
+    to: str,
+    kind: str,
+    theme: ThemeSnapshot | None = None,
+    **values: Any,
 ) -> None:
-    """Render an email of ``kind`` and queue it in the caller's transaction (sent on commit)."""
-    email = render_email(kind, tenant=tenant, **values)
+    """Render an email of ``kind`` and queue it in the caller's transaction (sent on commit),
+    from the brand's sender name."""
+    snapshot = _theme_of(tenant, theme)
+    email = render_themed(snapshot, tenant, kind, values)
     await enqueue(
         db,
         tenant=tenant,
@@ -84,5 +64,5 @@ async def send_email(
         text=email.text,
         html=email.html,
         kind=kind,
-        from_name=_one_line(tenant.name),
+        from_name=sender_name_of(snapshot, tenant),
     )

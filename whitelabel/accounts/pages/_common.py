@@ -45,9 +45,10 @@ __all__ = [
 
 AnyRequest = Request[Any, Any, Any]
 
-#: No scripts, no external resources, no framing; styles only inline (the layout's own block).
+#: No scripts, no external resources, no framing; styles only from this host (the theme's
+#: versioned stylesheet), no inline style.
 CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
