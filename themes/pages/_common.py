@@ -13,9 +13,9 @@ from litestar import Response
 from litestar.datastructures import Cookie, ResponseHeader
 from litestar.response import Template
 
-from whitelabel.accounts.guards import ADMIN_ROLES
 from whitelabel.accounts.models import User
-from whitelabel.accounts.pages._common import AnyRequest, login_redirect, render, viewer_of
+from whitelabel.accounts.pages._common import AnyRequest
+from whitelabel.accounts.pages._common import admin_or_refusal as accounts_admin_or_refusal
 from whitelabel.context import TenantContext
 from whitelabel.runtime import Runtime
 from whitelabel.security.csrf import form_csrf_token
@@ -63,24 +63,11 @@ PREVIEW_HEADERS = [
 async def admin_or_refusal(
     request: AnyRequest, tenant: TenantContext, db: Any, target: str | None = None
 ) -> User | Response[Any]:
-    """The signed-in admin or owner; else the response to send instead: 303 to the sign-in
-    page (nobody signed in; it comes back to ``target``, default this page), or a 403 page (a
-    member)."""
-    viewer = await viewer_of(request, db)
-    if viewer is None:
-        return login_redirect(request, target)
-    if viewer.role not in ADMIN_ROLES:
-        return render(
-            request,
-            tenant,
-            "message.html",
-            status=403,
-            viewer=viewer,
-            heading="Admins only",
-            message=f"Changing the branding of {tenant.name} needs an admin or an owner.",
-            links=[("/", f"Back to {tenant.name}")],
-        )
-    return viewer
+    """The signed-in admin or owner, else the sign-in redirect or the 403 page (see
+    :func:`whitelabel.accounts.pages._common.admin_or_refusal`)."""
+    return await accounts_admin_or_refusal(
+        request, tenant, db, doing="Changing the branding", target=target
+    )
 
 
 async def reload_route(runtime: Runtime, tenant: TenantContext) -> None:

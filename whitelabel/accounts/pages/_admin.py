@@ -17,22 +17,20 @@ from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whitelabel.accounts import admin_service
-from whitelabel.accounts.guards import ADMIN_ROLES
 from whitelabel.accounts.models import ROLES, STATUSES, User
 from whitelabel.accounts.pages._common import (
     MAX_NEXT,
     PAGE_HEADERS,
     AnyRequest,
     Flash,
+    admin_or_refusal,
     client_of,
     flash_cookie,
     forget_flash,
-    login_redirect,
     read_flash,
     read_form,
     render,
     safe_next,
-    viewer_of,
 )
 from whitelabel.context import TenantContext
 from whitelabel.deps import CurrentTenant, DbSession
@@ -43,19 +41,7 @@ __all__ = ["AdminUsersPageController"]
 LIST = "/admin/users"
 ACTIONS = ("role", "disable", "enable", "revoke_sessions")
 Query = Annotated[str | None, QueryParameter(required=False)]
-
-
-def _forbidden(request: AnyRequest, tenant: TenantContext, viewer: User) -> Response[Any]:
-    return render(
-        request,
-        tenant,
-        "message.html",
-        status=403,
-        viewer=viewer,
-        heading="Admins only",
-        message=f"Managing the users of {tenant.name} needs an admin or an owner.",
-        links=[("/", f"Back to {tenant.name}")],
-    )
+_DOING = "Managing the users"
 
 
 def _back(raw: str | None) -> str:
@@ -162,11 +148,9 @@ class AdminUsersPageController(Controller):
         limit: Query = None,
     ) -> Response[Any]:
         """The users, searched, filtered and a page at a time (admins and owners)."""
-        viewer = await viewer_of(request, db_session)
-        if viewer is None:
-            return login_redirect(request)
-        if viewer.role not in ADMIN_ROLES:
-            return _forbidden(request, tenant, viewer)
+        viewer = await admin_or_refusal(request, tenant, db_session, doing=_DOING)
+        if isinstance(viewer, Response):
+            return viewer
         filters = {"q": q or "", "role": role or "", "status": status or ""}
         flash = read_flash(request, tenant)
         return await _list_page(
@@ -182,11 +166,10 @@ class AdminUsersPageController(Controller):
         user_id: FromPath[str],
     ) -> Response[Any]:
         """Change a user's role, disable or enable them, or end their sessions."""
-        viewer = await viewer_of(request, db_session)
-        if viewer is None:  # the session ended since the page was shown
-            return login_redirect(request, LIST)
-        if viewer.role not in ADMIN_ROLES:
-            return _forbidden(request, tenant, viewer)
+        # A session that ended since the page was shown signs in again to the list.
+        viewer = await admin_or_refusal(request, tenant, db_session, doing=_DOING, target=LIST)
+        if isinstance(viewer, Response):
+            return viewer
         values, errors = await read_form(request, {"action": 20, "role": 20, "back": MAX_NEXT})
         action = values.get("action", "")
         empty = {"q": "", "role": "", "status": ""}

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from whitelabel.accounts import service
 from whitelabel.accounts.deps import SESSION_COOKIE
+from whitelabel.accounts.guards import ADMIN_ROLES
 from whitelabel.accounts.models import User
 from whitelabel.context import TenantContext
 from whitelabel.errors import ClientError
@@ -30,6 +31,7 @@ __all__ = [
     "PAGE_HEADERS",
     "AnyRequest",
     "Flash",
+    "admin_or_refusal",
     "client_of",
     "error_headers",
     "flash_cookie",
@@ -232,3 +234,31 @@ def read_flash(request: AnyRequest, tenant: TenantContext) -> Flash | None:
 def forget_flash(response: Response[Any]) -> None:
     """Delete the flash cookie (it has been shown)."""
     response.delete_cookie(FLASH_COOKIE, path=_FLASH_PATH)
+
+
+async def admin_or_refusal(
+    request: AnyRequest,
+    tenant: TenantContext,
+    db: AsyncSession,
+    *,
+    doing: str,
+    target: str | None = None,
+) -> User | Response[Any]:
+    """The signed-in admin or owner; else the response to send instead: 303 to the sign-in
+    page (nobody signed in; it comes back to ``target``, default this page), or a 403 page (a
+    member) that says ``doing`` (such as "Managing the users") needs an admin."""
+    viewer = await viewer_of(request, db)
+    if viewer is None:
+        return login_redirect(request, target)
+    if viewer.role not in ADMIN_ROLES:
+        return render(
+            request,
+            tenant,
+            "message.html",
+            status=403,
+            viewer=viewer,
+            heading="Admins only",
+            message=f"{doing} of {tenant.name} needs an admin or an owner.",
+            links=[("/", f"Back to {tenant.name}")],
+        )
+    return viewer
