@@ -433,7 +433,29 @@ def run_load(
 
     Every request also carries ``headers`` (a cookie, a content type) and ``body``. Uses ``wrk``
     (one thread) when installed, else ``benchmarks._loadgen`` in another process.
+
+    A run with any failed or non-2xx response stops the benchmark (``SystemExit``): throughput
+    of refusals is not the figure anybody asked for.
     """
+    result = _run_load(base_url, path, hosts, seconds, connections, method, headers, body)
+    if result.errors or result.non_2xx:
+        raise SystemExit(
+            f"{method} {path}: {result.errors} failed and {result.non_2xx} non-2xx responses "
+            f"out of {result.requests}; the figures would be meaningless"
+        )
+    return result
+
+
+def _run_load(
+    base_url: str,
+    path: str,
+    hosts: Sequence[str],
+    seconds: float,
+    connections: int,
+    method: str,
+    headers: dict[str, str] | None,
+    body: str | None,
+) -> LoadResult:
     with _hosts_file(hosts) as hosts_path:
         headers_path = hosts_path.parent / "headers.txt"
         headers_path.write_text("".join(f"{k}: {v}\n" for k, v in (headers or {}).items()))

@@ -168,8 +168,6 @@ def measure(server: Server, endpoint: Endpoint, host: str, seconds: float) -> Ru
         body=endpoint.body,
     )
     after = server.stats(host)
-    if result.errors or result.non_2xx:
-        print(f"  warning: {endpoint.name}: {result.errors} errors, {result.non_2xx} non-2xx")
     # /bench/* count themselves; the accounts routes do not, so count the load's own requests
     served = max(1, result.requests)
     return Run(

@@ -55,8 +55,6 @@ def measure(server: Server, hosts: list[str], seconds: float) -> Run:
     load = run_load(server.url, PATH, hosts, seconds=seconds, connections=CONNECTIONS)
     after = server.stats(hosts[0])
     served = max(1, after["requests"] - before["requests"])
-    if load.errors or load.non_2xx:
-        print(f"  warning: {load.errors} errors, {load.non_2xx} non-2xx responses")
     return Run(
         load,
         (after["cpu_us"] - before["cpu_us"]) / served,

@@ -268,8 +268,6 @@ def measure(server: Server, path: str, host: str, seconds: float, connections: i
     before = server.stats(host)
     result = run_load(server.url, path, [host], seconds=seconds, connections=connections)
     after = server.stats(host)
-    if result.errors or result.non_2xx:
-        print(f"  warning: {path}: {result.errors} errors, {result.non_2xx} non-2xx")
     return Run(result, (after["cpu_us"] - before["cpu_us"]) / max(1, result.requests))
 
 
