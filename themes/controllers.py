@@ -14,6 +14,7 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, JSONBody
+from litestar.response import Redirect
 
 from themes import service
 from themes._snapshots import cached_stylesheet, remember_stylesheet
@@ -83,6 +84,22 @@ async def public_theme(request: AnyRequest, tenant: CurrentTenant) -> dict[str, 
     """The tenant's published theme (public; the draft is never shown here)."""
     snapshot = theme_of(request.scope) or default_snapshot(tenant)
     return theme_document(snapshot)
+
+
+#: ``/favicon.ico`` answers follow the published brand, so they are cached briefly, not for ever.
+_FAVICON_CACHE = "public, max-age=300"
+
+
+@get("/favicon.ico", include_in_schema=False)
+async def favicon_ico(request: AnyRequest, tenant: CurrentTenant) -> Response[Any]:
+    """Browsers ask for ``/favicon.ico`` on their own, whatever the page links: 302 to the
+    published icon (the 32 px one made from the logo, else the uploaded favicon), or 204 when
+    the brand has none, so that no page load logs a failed request."""
+    snapshot = theme_of(request.scope) or default_snapshot(tenant)
+    target = snapshot.icon_urls.get("32") or snapshot.favicon_url
+    if target is None:
+        return Response(b"", status_code=204, headers={"cache-control": _FAVICON_CACHE})
+    return Redirect(target, status_code=302, headers={"cache-control": _FAVICON_CACHE})
 
 
 @get("/theme/{name:str}", include_in_schema=False)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from litestar.config.app import AppConfig
 from litestar.plugins import InitPlugin
 
-from themes.controllers import ThemeAdminController, asset, public_theme, stylesheet
+from themes.controllers import (
+    ThemeAdminController,
+    asset,
+    favicon_ico,
+    public_theme,
+    stylesheet,
+)
 from themes.middleware import ThemeMiddleware
 from themes.pages import PAGE_HANDLERS
 from themes.registry import load_themes
@@ -31,6 +37,8 @@ class ThemesPlugin(InitPlugin):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         load_themes()  # a broken built-in theme stops the start-up with a clear message
         app_config.middleware.append(ThemeMiddleware(self.runtime))
-        app_config.route_handlers.extend([public_theme, stylesheet, asset, ThemeAdminController])
+        app_config.route_handlers.extend(
+            [public_theme, stylesheet, asset, favicon_ico, ThemeAdminController]
+        )
         app_config.route_handlers.extend(PAGE_HANDLERS)  # /admin/branding (themes.pages)
         return app_config

@@ -277,6 +277,23 @@ def second_server(whitelabel_runtime: Runtime) -> Iterator[tuple[Runtime, LiveSe
     runtime.db.sync_engine.dispose()
 
 
+def test_favicon_ico_follows_the_published_icon(sites: tuple[Site, Site]) -> None:
+    first, second = sites
+    none = first.anonymous.get("/favicon.ico")
+    assert (none.status_code, none.content) == (204, b"")
+    assert none.headers["cache-control"] == "public, max-age=300"
+
+    assert _upload(first.owner, "logo", _png(), "logo.png").status_code == 200
+    assert first.anonymous.get("/favicon.ico").status_code == 204  # a draft is not published
+    _brand(first.owner, {"app_name": "Icon Hub"})
+    found = first.anonymous.get("/favicon.ico")
+    assert found.status_code == 302
+    assert found.headers["location"] == _theme(first.anonymous)["icon_urls"]["32"]
+    icon = first.anonymous.get(found.headers["location"])
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/png"
+    assert second.anonymous.get("/favicon.ico").status_code == 204  # the other tenant has none
+
+
 def test_a_publish_reaches_another_process_within_a_second(
     sites: tuple[Site, Site], second_server: tuple[Runtime, LiveServer]
 ) -> None:
