@@ -25,7 +25,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from tenants.schemas import TenantView
-from tests.integration.accounts_support import PASSWORD, ClientFor, csrf_headers
+from tests.integration.accounts_support import PASSWORD, ClientFor, csrf_headers, sign_up
 from whitelabel.accounts.audit_service import EXPORT_BATCH
 from whitelabel.runtime import Runtime
 from whitelabel.tenant_data import AuditEvent
@@ -46,20 +46,11 @@ class Site:
     admin_id: str
 
 
-def _signup(client: httpx.Client, email: str) -> str:
-    response = client.post(
-        "/api/v1/auth/signup",
-        json={"email": email, "password": PASSWORD, "display_name": "Someone"},
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
 def _site(tenant_client: ClientFor, tenant: TenantView) -> Site:
     owner, admin, member = (tenant_client(tenant) for _ in range(3))
-    _signup(owner, "owner@example.org")
-    admin_id = _signup(admin, "admin@example.org")
-    _signup(member, "member@example.org")
+    sign_up(owner, "owner@example.org")
+    admin_id = sign_up(admin, "admin@example.org")
+    sign_up(member, "member@example.org")
     promoted = owner.patch(
         f"/api/v1/admin/users/{admin_id}", json={"role": "admin"}, headers=csrf_headers(owner)
     )

@@ -18,7 +18,7 @@ import pytest
 from litestar import Litestar
 
 from tenants.schemas import TenantView
-from tests.integration.accounts_support import PASSWORD, ClientFor, csrf_headers
+from tests.integration.accounts_support import ClientFor, csrf_headers, sign_up
 from whitelabel.accounts.guards import require_admin, require_owner
 from whitelabel.testing.kit import TenantFactory
 
@@ -73,21 +73,12 @@ class Site:
     anonymous: httpx.Client
 
 
-def _sign_up(client: httpx.Client, email: str) -> str:
-    response = client.post(
-        "/api/v1/auth/signup",
-        json={"email": email, "password": PASSWORD, "display_name": email.split("@")[0]},
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
 @pytest.fixture
 def site(make_tenant: TenantFactory, tenant_client: ClientFor) -> Site:
     tenant = make_tenant()
-    owner_id = _sign_up(tenant_client(tenant), "owner@example.org")  # the first user is the owner
+    owner_id = sign_up(tenant_client(tenant), "owner@example.org")  # the first user is the owner
     member = tenant_client(tenant)
-    _sign_up(member, "member@example.org")
+    sign_up(member, "member@example.org")
     return Site(tenant, owner_id, member, tenant_client(tenant))
 
 
@@ -150,7 +141,7 @@ def test_api_routes_refuse_anonymous_members_and_other_tenants(
     # The owner of another tenant brings their cookies to this tenant's host.
     other = make_tenant()
     other_owner = tenant_client(other)
-    _sign_up(other_owner, "owner@example.org")
+    sign_up(other_owner, "owner@example.org")
     stranger = tenant_client(site.tenant)
     for name, value in other_owner.cookies.items():
         stranger.cookies.set(name, value)

@@ -22,7 +22,7 @@ from PIL import Image
 from sqlalchemy import event, func, select
 
 from tenants.schemas import TenantView
-from tests.integration.accounts_support import PASSWORD, ClientFor, csrf_headers
+from tests.integration.accounts_support import ClientFor, csrf_headers, sign_up
 from themes.brand import TOKEN_NAMES, ThemeSnapshot
 from themes.models import ThemeAsset, ThemeVersion
 from themes.registry import get_theme
@@ -47,17 +47,9 @@ class Site:
     anonymous: httpx.Client
 
 
-def _signup(client: httpx.Client, email: str) -> None:
-    response = client.post(
-        "/api/v1/auth/signup",
-        json={"email": email, "password": PASSWORD, "display_name": email.split("@")[0]},
-    )
-    assert response.status_code == 201, response.text
-
-
 def _site(tenant_client: ClientFor, tenant: TenantView) -> Site:
     owner = tenant_client(tenant)
-    _signup(owner, "owner@example.org")  # the first user is the owner
+    sign_up(owner, "owner@example.org")  # the first user is the owner
     return Site(tenant, owner, tenant_client(tenant))
 
 
@@ -432,7 +424,7 @@ def test_admin_routes_refuse_members_and_anonymous_callers(
     first, _ = sites
     _brand(first.owner, {"app_name": "Guarded"})
     member = tenant_client(first.tenant)
-    _signup(member, "member@example.org")
+    sign_up(member, "member@example.org")
     before = _counts(whitelabel_runtime, first.tenant)
     for method, path in ADMIN_CALLS:
         # A JSON body, as an API client sends (an anonymous JSON request needs no CSRF token).
@@ -520,7 +512,7 @@ def hostile_site(
     wait_for_route(whitelabel_runtime, tenant.primary_host or "")
     owner = host_client(live_server.url, tenant.primary_host or "")
     anonymous = host_client(live_server.url, tenant.primary_host or "")
-    _signup(owner, "owner@example.org")
+    sign_up(owner, "owner@example.org")
     try:
         yield Site(tenant, owner, anonymous), whitelabel_runtime
     finally:
