@@ -24,6 +24,7 @@ from themes.schemas import draft_document, theme_document, version_document
 from themes.service import default_snapshot
 from whitelabel.accounts.deps import CurrentUser
 from whitelabel.accounts.guards import require_admin
+from whitelabel.accounts.service import Client
 from whitelabel.deps import CurrentTenant, DbSession, RuntimeDep
 from whitelabel.errors import ClientError, NotFound, ValidationFailed
 from whitelabel.runtime import Runtime  # Litestar resolves RuntimeDep by name at run time
@@ -76,7 +77,7 @@ def _immutable(
 
 
 def _ip(request: AnyRequest) -> str | None:
-    return request.client.host if request.client else None
+    return Client.of(request).ip
 
 
 @get("/api/v1/theme")

@@ -14,6 +14,7 @@ from litestar.response import Stream
 from whitelabel.accounts import audit_service
 from whitelabel.accounts.deps import CurrentUser
 from whitelabel.accounts.guards import require_admin
+from whitelabel.accounts.service import Client
 from whitelabel.db.base import utcnow
 from whitelabel.deps import CurrentTenant, DbSession, RuntimeDep
 from whitelabel.errors import ValidationFailed
@@ -116,7 +117,7 @@ class AuditController(Controller):
             db_session,
             "audit.exported",
             actor=str(current_user.id),
-            ip=request.client.host if request.client else None,
+            ip=Client.of(request).ip,
             detail={"format": kind, "filter": flt.describe()},
         )
         events = audit_service.iter_events(lambda: runtime.db.tenant_session(tenant), flt)

@@ -33,10 +33,7 @@ AnyRequest = Request[Any, Any, Any]
 
 
 def _client(request: AnyRequest) -> service.Client:
-    return service.Client(
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-    )
+    return service.Client.of(request)
 
 
 def _view(user: User, tenant: TenantContext) -> MeView:

@@ -15,6 +15,7 @@ from whitelabel.accounts.cookies import clear_session_cookies
 from whitelabel.accounts.deps import CurrentUser
 from whitelabel.accounts.guards import require_admin
 from whitelabel.accounts.models import User
+from whitelabel.accounts.service import Client
 from whitelabel.context import TenantContext
 from whitelabel.db.base import utcnow
 from whitelabel.deps import CurrentTenant, DbSession
@@ -33,7 +34,7 @@ class EraseIn:
 
 
 def _ip(request: AnyRequest) -> str | None:
-    return request.client.host if request.client else None
+    return Client.of(request).ip
 
 
 async def _export(

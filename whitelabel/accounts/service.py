@@ -13,6 +13,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -69,6 +70,14 @@ class Client:
 
     ip: str | None
     user_agent: str | None
+
+    @classmethod
+    def of(cls, request: Any) -> Client:
+        """The client of a Litestar request (its peer address and ``User-Agent``)."""
+        return cls(
+            ip=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+        )
 
 
 def normalise_email(raw: str) -> str:

@@ -11,6 +11,7 @@ from litestar.params import JSONBody
 
 from whitelabel.accounts.deps import CurrentUser
 from whitelabel.accounts.guards import require_admin
+from whitelabel.accounts.service import Client
 from whitelabel.accounts.settings_service import (
     AuthSettings,
     get_auth_settings,
@@ -72,7 +73,7 @@ class AuthSettingsController(Controller):
         ``invalid_setting``). Audited as ``auth_settings.changed`` when something changes.
         """
         changes = parse_auth_settings_patch(data)
-        ip = request.client.host if request.client else None
+        ip = Client.of(request).ip
         return _view(await update_auth_settings(db_session, current_user, changes, ip=ip))
 
 

@@ -102,10 +102,7 @@ def login_redirect(request: AnyRequest, target: str | None = None) -> Redirect:
 
 def client_of(request: AnyRequest) -> service.Client:
     """The client address and user agent, for sessions and the audit log."""
-    return service.Client(
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-    )
+    return service.Client.of(request)
 
 
 async def viewer_of(request: AnyRequest, db: AsyncSession) -> User | None:
