@@ -26,6 +26,10 @@ Stylesheets (the same bytes each time, no database work):
 * ``GET /bench/memory.css``: the same bytes returned from memory by a bare handler (a floor,
   shown for reference).
 
+Rendering alone, in this process (no server, no HTTP): ``landing.html`` in the tenant's theme,
+linked once (:mod:`themes.linker`, how pages render) and through Jinja's own inheritance on every
+render (``ThemedTemplateEngine(link=False)``), microseconds per render, alternating rounds.
+
 Goals: the themed page >= 0.90x the fixed page's req/s; the stylesheet >= 0.90x the static file.
 
     .venv/bin/python benchmarks/themes.py [--quick] [--fresh]
@@ -38,6 +42,7 @@ import io
 import os
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +74,8 @@ from benchmarks._common import (
 )
 from tenants.models import Tenant
 from themes import service
-from themes.engine import shared_engine
+from themes.engine import ThemedTemplateEngine, shared_engine
+from themes.service import load_snapshot
 from whitelabel.context import TenantContext
 from whitelabel.deps import CurrentTenant
 from whitelabel.pages.service import LandingFacts
@@ -255,6 +261,34 @@ def ensure_brand(runtime: Runtime, tenant: BenchTenant) -> int:
     return asyncio.run(work())
 
 
+def render_times(runtime: Runtime, tenant: BenchTenant, rounds: int) -> dict[str, list[float]]:
+    """Microseconds per render of the landing page in the tenant's published theme: linked,
+    and through Jinja's inheritance; ``rounds`` alternating rounds of 2,000 renders each."""
+    context = runtime.tenants.get(tenant.slug).context()
+
+    async def snapshot() -> Any:
+        try:
+            return await load_snapshot(runtime, context)
+        finally:
+            await runtime.db.async_engine.dispose()
+
+    theme = asyncio.run(snapshot())
+    engines = {
+        "linked": ThemedTemplateEngine(),
+        "Jinja inheritance": ThemedTemplateEngine(link=False),
+    }
+    values = {"theme": theme, "tenant": context, "facts": FACTS}
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    for _ in range(rounds):
+        for name, engine in engines.items():
+            engine.render("landing.html", dict(values))  # compile outside the timing
+            started = time.perf_counter()
+            for _ in range(2000):
+                engine.render("landing.html", dict(values))
+            times[name].append((time.perf_counter() - started) / 2000 * 1e6)
+    return times
+
+
 @dataclass(frozen=True, slots=True)
 class Run:
     """One load run and the server's CPU time per request."""
@@ -301,6 +335,7 @@ def main() -> None:
     runtime = start_runtime(fresh=args.fresh)
     tenant = ensure_tenants(runtime, 1)[0]
     version = ensure_brand(runtime, tenant)
+    renders = render_times(runtime, tenant, rounds=5)
     runtime.db.sync_engine.dispose()
 
     with tempfile.TemporaryDirectory(prefix="wl-bench-themes-") as folder:
@@ -344,6 +379,21 @@ def main() -> None:
     sheet_rps = report(
         f"stylesheets: median of {rounds} rounds; baseline {STATIC}", sheet_runs, STATIC
     )
+    linked, inherited = (median(renders[name]) for name in ("linked", "Jinja inheritance"))
+    print_table(
+        "rendering landing.html in this process: median of 5 rounds of 2,000 renders",
+        ["engine", "us/render", "range", "vs linked"],
+        [
+            [
+                name,
+                fmt(median(each)),
+                f"{fmt(min(each))}-{fmt(max(each))}",
+                f"{median(each) / linked:.2f}x",
+            ]
+            for name, each in renders.items()
+        ],
+    )
+    print(f"linking renders the page {inherited / linked:.2f}x as fast as Jinja's inheritance")
     themed = page_rps[THEMED] / page_rps[FIXED]
     served = sheet_rps[SHEET] / sheet_rps[STATIC]
     print(

@@ -13,6 +13,9 @@ os.environ.setdefault("WHITELABEL_SCHEMA_POOL", "0")
 # Likewise no background mail dispatcher (servers started by tests would drain the outbox that
 # other tests read or drain themselves; tests/integration/test_mail.py turns it on where needed).
 os.environ.setdefault("WHITELABEL_MAIL_DISPATCH", "off")
+# Every page, error page and email a test renders is rendered linked and through Jinja's own
+# inheritance as well, and must come out the same (themes.linker; servers inherit it too).
+os.environ.setdefault("WHITELABEL_CHECK_LINKED_TEMPLATES", "1")
 
 #: Set by CI: a test that needs an outside program fails instead of skipping when it is missing.
 REQUIRE_PEERS = os.environ.get("WHITELABEL_REQUIRE_PEERS") == "1"

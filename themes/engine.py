@@ -21,6 +21,9 @@ names raise (:class:`jinja2.StrictUndefined`): a typo fails a test instead of re
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -33,6 +36,7 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    Template,
     pass_context,
     select_autoescape,
 )
@@ -47,9 +51,12 @@ from litestar.template.base import (
 )
 
 from themes.brand import DEFAULT_THEME, ThemeSnapshot, theme_of
+from themes.linker import LinkRefused, link_template
 from whitelabel.context import TenantContext
 
 __all__ = [
+    "CHECK_LINKS_ENV",
+    "LinkedRenderMismatch",
     "ThemedTemplate",
     "ThemedTemplateEngine",
     "app_name_of",
@@ -65,6 +72,8 @@ T = TypeVar("T")
 
 #: ``scope["state"]`` key of the request's tenant (set by the tenancy middleware).
 _STATE_TENANT = "tenant"
+
+log = logging.getLogger("whitelabel.themes")
 
 
 def shared_templates_dir() -> Path:
@@ -122,6 +131,20 @@ def app_name_of(theme: ThemeSnapshot, tenant: TenantContext | None) -> str:
     return tenant.name if tenant is not None else ""
 
 
+class LinkedRenderMismatch(AssertionError):
+    """A linked template rendered differently from Jinja's inheritance (a linker bug)."""
+
+    def __init__(self, template: str, theme: str, expected: str, linked: str) -> None:
+        diff = "\n".join(
+            difflib.unified_diff(
+                expected.splitlines(), linked.splitlines(), "jinja", "linked", lineterm=""
+            )
+        )
+        super().__init__(f"{template} in theme {theme} renders differently linked:\n{diff}")
+        self.template = template
+        self.theme = theme
+
+
 class ThemedTemplate:
     """A template name bound to an engine; renders with the environment of the context's theme."""
 
@@ -142,13 +165,20 @@ class ThemedTemplateEngine(TemplateEngineProtocol[ThemedTemplate, Mapping[str, A
 
     ``directory``: the shared template folder(s) every theme falls back to (default: the
     project's shared templates). ``engine_instance`` is not supported: the engine builds its
-    environments itself, one per theme.
+    environments itself, one per theme. ``link``: render each template linked once per theme
+    (:mod:`themes.linker`; the default) or through Jinja's inheritance on every render.
+    ``check_links``: render every linked template both ways as well and raise
+    :class:`LinkedRenderMismatch` when the two differ (the test suite turns this on for the
+    process's engine with ``WHITELABEL_CHECK_LINKED_TEMPLATES=1``; it doubles rendering work).
     """
 
     def __init__(
         self,
         directory: Path | Sequence[Path] | None = None,
         engine_instance: Any | None = None,
+        *,
+        link: bool = True,
+        check_links: bool = False,
     ) -> None:
         if engine_instance is not None:
             raise ImproperlyConfiguredException(
@@ -164,6 +194,11 @@ class ThemedTemplateEngine(TemplateEngineProtocol[ThemedTemplate, Mapping[str, A
         self._globals: dict[str, Any] = {}
         self._environments: dict[str, Environment] = {}
         self._templates: dict[str, ThemedTemplate] = {}
+        self._link = link
+        self._check_links = check_links
+        #: (theme name, template name) -> the template to render: linked, or Jinja's own where
+        #: linking refused (or is off).
+        self._compiled: dict[tuple[str, str], Template] = {}
         self._lock = threading.Lock()
         self.register_template_callable("url_for_static_asset", url_for_static_asset)
         self.register_template_callable("csrf_token", csrf_token)
@@ -232,9 +267,55 @@ class ThemedTemplateEngine(TemplateEngineProtocol[ThemedTemplate, Mapping[str, A
         return self.environment(theme.base), context
 
     def render(self, template_name: str, context: dict[str, Any]) -> str:
-        """Render ``template_name`` in the theme of ``context`` (see :class:`ThemedTemplate`)."""
+        """Render ``template_name`` in the theme of ``context`` (see :class:`ThemedTemplate`).
+
+        A failure inside a linked template is raised again by rendering through Jinja's
+        inheritance, so that its traceback names the partial's own file and line.
+        """
         env, full = self._context(context)
-        return env.get_template(template_name).render(full)
+        template = self._compiled.get((full["theme"].base, template_name))
+        if template is None:
+            template = self._compile(full["theme"].base, env, template_name)
+        try:
+            body = template.render(full)
+        except Exception:
+            unlinked = env.get_template(template_name)
+            if template is unlinked:
+                raise
+            result = unlinked.render(full)  # raises the same error, from the right file
+            log.error(
+                "theme template %s failed linked but rendered unlinked; rendering it unlinked "
+                "from now on",
+                template_name,
+                exc_info=True,
+            )
+            self._compiled[(full["theme"].base, template_name)] = unlinked
+            return result
+        if self._check_links:
+            unlinked = env.get_template(template_name)
+            if template is not unlinked and (expected := unlinked.render(full)) != body:
+                raise LinkedRenderMismatch(template_name, full["theme"].base, expected, body)
+        return body
+
+    def compiled(self, theme: str, template_name: str) -> Template:
+        """The template ``render`` uses for ``template_name`` in theme ``theme``: linked, or
+        Jinja's own where linking refused or is off (compiled on first use)."""
+        template = self._compiled.get((theme, template_name))
+        if template is None:
+            template = self._compile(theme, self.environment(theme), template_name)
+        return template
+
+    def _compile(self, theme: str, env: Environment, template_name: str) -> Template:
+        template: Template | None = None
+        if self._link:
+            try:
+                template = link_template(env, template_name)
+            except LinkRefused as refused:
+                log.debug("theme template %s renders unlinked: %s", template_name, refused)
+        if template is None:
+            template = env.get_template(template_name)
+        self._compiled[(theme, template_name)] = template
+        return template
 
     def render_string(self, template_string: str, context: Mapping[str, Any]) -> str:
         """Render a template source in the theme of ``context`` (autoescaped)."""
@@ -253,7 +334,12 @@ class ThemedTemplateEngine(TemplateEngineProtocol[ThemedTemplate, Mapping[str, A
                 env.globals[key] = wrapped
 
 
+#: Environment variable: when ``1``, the process's engine checks every linked render against
+#: Jinja's inheritance (:class:`ThemedTemplateEngine` ``check_links``; the test suite sets it).
+CHECK_LINKS_ENV = "WHITELABEL_CHECK_LINKED_TEMPLATES"
+
+
 @cache
 def shared_engine() -> ThemedTemplateEngine:
     """The process's engine over the shared templates (pages, error pages and emails use it)."""
-    return ThemedTemplateEngine()
+    return ThemedTemplateEngine(check_links=os.environ.get(CHECK_LINKS_ENV) == "1")
