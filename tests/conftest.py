@@ -13,6 +13,9 @@ os.environ.setdefault("WHITELABEL_SCHEMA_POOL", "0")
 # Likewise no background mail dispatcher (servers started by tests would drain the outbox that
 # other tests read or drain themselves; tests/integration/test_mail.py turns it on where needed).
 os.environ.setdefault("WHITELABEL_MAIL_DISPATCH", "off")
+# Passwords: argon2id with test-only parameters (whitelabel/accounts/passwords.py); the real
+# profile costs about 0.3 s per hash on a CI machine, and the suite signs hundreds of users in.
+os.environ.setdefault("WHITELABEL_PASSWORD_HASHING", "test-only-cheap")
 # Every page, error page and email a test renders is rendered linked and through Jinja's own
 # inheritance as well, and must come out the same (themes.linker; servers inherit it too).
 os.environ.setdefault("WHITELABEL_CHECK_LINKED_TEMPLATES", "1")

@@ -22,6 +22,7 @@ from whitelabel.accounts.pages import (
     LinkPagesController,
     SignInPagesController,
 )
+from whitelabel.accounts.passwords import password_hasher
 from whitelabel.accounts.settings_controllers import AuthSettingsController, auth_options
 
 __all__ = ["AccountsPlugin"]
@@ -32,6 +33,7 @@ class AccountsPlugin(InitPlugin, CLIPlugin):
     and the ``current_user`` dependency."""
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        password_hasher()  # a wrong WHITELABEL_PASSWORD_HASHING stops the start, not a sign-in
         app_config.route_handlers.extend([AuthController, MeController, AdminUsersController])
         app_config.route_handlers.extend(LINKS_CONTROLLERS)
         app_config.route_handlers.extend([AuthSettingsController, auth_options])
