@@ -6,6 +6,10 @@ Needs only Python 3.11+ and git. It creates ``.venv`` (once), installs the locke
 
 * ``demo [args]``  - ``whitelabel demo`` on the embedded PostgreSQL (no database to install);
 * ``test [args]``  - the whole test suite (embedded PostgreSQL unless ``DATABASE_URL`` is set);
+
+When ``npm`` is on the PATH, ``demo`` and ``test`` also install the npm packages of the real
+protocol peers (``tests/peers/package-lock.json``: a SAML IdP and an OpenID Provider that the SSO
+tests and the demo's identity provider run on loopback).
 * ``lint``         - ruff and mypy --strict, as CI runs them;
 * ``run CMD ...``  - any command inside the environment (``python3 dev.py run whitelabel --help``).
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -24,6 +29,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".whitelabel-installed"
+PEERS = ROOT / "tests" / "peers"
+PEERS_STAMP = PEERS / "node_modules" / ".whitelabel-installed"
 
 
 def _fingerprint() -> str:
@@ -49,6 +56,21 @@ def ensure_env() -> None:
     STAMP.write_text(_fingerprint())
 
 
+def ensure_peers() -> None:
+    """Install the peers' npm packages from their lock file when it changed (needs npm)."""
+    lock = PEERS / "package-lock.json"
+    npm = shutil.which("npm")
+    if npm is None or not lock.exists():
+        return
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if PEERS_STAMP.exists() and PEERS_STAMP.read_text() == digest:
+        return
+    print("installing the test peers' npm packages ...", flush=True)
+    command = [npm, "ci", "--prefix", str(PEERS), "--no-audit", "--no-fund", "--loglevel=error"]
+    subprocess.run(command, check=True)
+    PEERS_STAMP.write_text(digest)
+
+
 def run(*command: str) -> int:
     """Run ``command`` with the environment's ``bin`` first on PATH."""
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -63,8 +85,10 @@ def main(argv: list[str]) -> int:
     ensure_env()
     task, rest = argv[0], argv[1:]
     if task == "demo":
+        ensure_peers()
         return run(str(BIN / "whitelabel"), "demo", *rest)
     if task == "test":
+        ensure_peers()
         return run(str(BIN / "python"), "-m", "pytest", *rest)
     if task == "lint":
         return run(str(BIN / "ruff"), "check", ".") or run(str(BIN / "mypy"))

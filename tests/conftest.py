@@ -16,6 +16,8 @@ os.environ.setdefault("WHITELABEL_MAIL_DISPATCH", "off")
 # Passwords: argon2id with test-only parameters (whitelabel/accounts/passwords.py); the real
 # profile costs about 0.3 s per hash on a CI machine, and the suite signs hundreds of users in.
 os.environ.setdefault("WHITELABEL_PASSWORD_HASHING", "test-only-cheap")
+# SSO connections in tests name identity providers on 127.0.0.1 over plain http (real peers).
+os.environ.setdefault("WHITELABEL_SSO_ALLOW_LOOPBACK", "on")
 # Every page, error page and email a test renders is rendered linked and through Jinja's own
 # inheritance as well, and must come out the same (themes.linker; servers inherit it too).
 os.environ.setdefault("WHITELABEL_CHECK_LINKED_TEMPLATES", "1")

@@ -47,6 +47,16 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     """Signs sessions and encrypts secrets at rest. Required outside ``demo`` and tests."""
 
+    previous_secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    """Secret keys used before the current one, newest first: secrets encrypted at rest under
+    one of them still decrypt, until ``whitelabel sso rotate-secrets`` re-encrypts them under
+    the current key (then drop them). Sessions, CSRF tokens and links are not carried over."""
+
+    sso_allow_loopback: bool = False
+    """Let SSO connections name identity providers on this machine over plain ``http``
+    (``http://127.0.0.1:PORT``, ``http://localhost``): for the demo's local IdP and the tests.
+    Off, metadata and discovery URLs must be ``https`` on a public address."""
+
     data_dir: Path = field(default_factory=lambda: Path(".whitelabel"))
     """Embedded database and local files; tenant files live under ``files/<tenant id>/``."""
 
@@ -126,6 +136,11 @@ class Settings:
                 )
         elif len(self.secret_key) < _MIN_SECRET_LEN:
             raise SettingsError("WHITELABEL_SECRET_KEY", f"at least {_MIN_SECRET_LEN} characters")
+        if any(len(key) < _MIN_SECRET_LEN for key in self.previous_secret_keys):
+            raise SettingsError(
+                "WHITELABEL_PREVIOUS_SECRET_KEYS",
+                f"comma-separated keys of at least {_MIN_SECRET_LEN} characters each",
+            )
         if self.redis_url is not None and urlsplit(self.redis_url).scheme not in (
             "redis",
             "rediss",
@@ -192,6 +207,10 @@ class Settings:
         pool_of_schemas = env.get("WHITELABEL_SCHEMA_POOL", "4")
         if not _POOL_SIZE.fullmatch(pool_of_schemas) or int(pool_of_schemas) > 1000:
             raise SettingsError("WHITELABEL_SCHEMA_POOL", "a whole number from 0 to 1000")
+        sso_loopback = env.get("WHITELABEL_SSO_ALLOW_LOOPBACK", "off")
+        if sso_loopback not in ("on", "off"):
+            raise SettingsError("WHITELABEL_SSO_ALLOW_LOOPBACK", "on or off")
+        previous = env.get("WHITELABEL_PREVIOUS_SECRET_KEYS", "")
         mail_dispatch = env.get("WHITELABEL_MAIL_DISPATCH", "on")
         if mail_dispatch not in ("on", "off"):
             raise SettingsError("WHITELABEL_MAIL_DISPATCH", "on or off")
@@ -209,6 +228,8 @@ class Settings:
             base_domain=env.get("WHITELABEL_BASE_DOMAIN", "localhost"),
             platform_host=env.get("WHITELABEL_PLATFORM_HOST", ""),
             secret_key=env.get("WHITELABEL_SECRET_KEY") or None,
+            previous_secret_keys=tuple(k.strip() for k in previous.split(",") if k.strip()),
+            sso_allow_loopback=sso_loopback == "on",
             data_dir=Path(env.get("WHITELABEL_DATA_DIR") or ".whitelabel"),
             redis_url=env.get("REDIS_URL") or None,
             pool_size=int(pool),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from whitelabel.db.base import TenantBase, new_id, utcnow
@@ -64,6 +66,11 @@ class User(TenantBase):
         DateTime(timezone=True), server_default=func.now(), default=utcnow
     )
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Profile fields filled from an identity provider's attributes (``sso.provisioning``), e.g.
+    #: ``department`` or ``affiliation``; updated at each SSO sign-in.
+    profile: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, server_default=text("'{}'::jsonb"), default=dict
+    )
 
 
 class Session(TenantBase):

@@ -11,6 +11,7 @@ import re
 import secrets
 import unicodedata
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,19 +33,22 @@ from whitelabel.accounts.passwords import check_password_policy, hash_password, 
 from whitelabel.accounts.settings_service import get_auth_settings
 from whitelabel.accounts.tokens_hash import token_id
 from whitelabel.db.base import utcnow
-from whitelabel.errors import ValidationFailed
+from whitelabel.errors import ClientError, ValidationFailed
 from whitelabel.tenant_data import record_event
 
 __all__ = [
     "ABSOLUTE_LIFETIME",
     "IDLE_LIFETIME",
     "Client",
+    "PasswordSignInPolicy",
     "add_user",
     "authenticate",
     "check_display_name",
     "log_in",
     "log_out",
     "normalise_email",
+    "register_password_policy",
+    "revoke_session",
     "sign_up",
     "start_session",
     "token_id",
@@ -62,6 +66,30 @@ _LOGIN_OFF_MESSAGE = "Password sign-in is turned off here; use your organisation
 _LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+
+
+PasswordSignInPolicy = Callable[[AsyncSession, str], Awaitable[ClientError | None]]
+"""A rule another module adds to password sign-in: given the tenant's session and the
+normalised email, the error that refuses it, or None. SSO registers one (enforced SSO for an
+email domain) at app start: accounts must not import sso, which builds on accounts."""
+_PASSWORD_POLICIES: list[PasswordSignInPolicy] = []
+
+
+def register_password_policy(policy: PasswordSignInPolicy) -> None:
+    """Ask ``policy`` at every password sign-in of this process (once, however often it is
+    registered). A refusal is answered after the same password work as any other failure, and
+    an owner with the right password still gets in (break-glass, as with password sign-in off).
+    """
+    if policy not in _PASSWORD_POLICIES:
+        _PASSWORD_POLICIES.append(policy)
+
+
+async def _policy_refusal(db: AsyncSession, email: str) -> ClientError | None:
+    for policy in _PASSWORD_POLICIES:
+        refusal = await policy(db, email)
+        if refusal is not None:
+            return refusal
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,18 +264,24 @@ async def log_in(
 
     When the tenant has turned password sign-in off, only an owner with the right password gets
     in (the break-glass path, audited with ``detail.break_glass``); every other attempt, right or
-    wrong, gets ``password_login_disabled``, so the answer tells nothing about accounts.
+    wrong, gets ``password_login_disabled``, so the answer tells nothing about accounts. A
+    registered policy (:func:`register_password_policy`, e.g. SSO enforced for the email's
+    domain) refuses the same way, with its own error, also after the password work.
 
     Raises:
         InvalidCredentials: the email or the password is wrong.
         PasswordLoginDisabled: password sign-in is off and this is not an owner's right password.
         AccountDisabled: the password is right but the account is disabled.
+        ClientError: a policy's refusal (``sso_required``), unless an owner's right password.
     """
     password_login = (await get_auth_settings(db)).password_login
     try:
         email = normalise_email(email)
     except InvalidEmail:
         email = ""
+    refusal = await _policy_refusal(db, email) if email else None
+    # Why password sign-in is refused for this email whatever the password (owners excepted).
+    reason = refusal.code if refusal else (None if password_login else "password_login_disabled")
     user = await db.scalar(select(User).where(User.email == email)) if email else None
     ok, rehash = await verify_password(user.password_hash if user else None, password)
     if user is None or not ok:
@@ -257,19 +291,21 @@ async def log_in(
             actor=str(user.id) if user else "anonymous",
             target=email[:320] or None,
             ip=client.ip,
-            detail=None if password_login else {"reason": "password_login_disabled"},
+            detail={"reason": reason} if reason else None,
         )
         await db.commit()
+        if refusal is not None:
+            raise refusal
         if not password_login:
             raise PasswordLoginDisabled(_LOGIN_OFF_MESSAGE)
         raise InvalidCredentials("The email address or the password is wrong.")
-    if not password_login and user.role != "owner":
+    if reason and user.role != "owner":
         record_event(
             db, "user.login_failed", actor=str(user.id), target=email, ip=client.ip,
-            detail={"reason": "password_login_disabled"},
+            detail={"reason": reason},
         )  # fmt: skip
         await db.commit()
-        raise PasswordLoginDisabled(_LOGIN_OFF_MESSAGE)
+        raise refusal or PasswordLoginDisabled(_LOGIN_OFF_MESSAGE)
     if user.status != "active":
         record_event(
             db, "user.login_failed", actor=str(user.id), target=email, ip=client.ip,
@@ -283,11 +319,18 @@ async def log_in(
         await _revoke(db, old_token)
     token = await start_session(db, user, client)
     user.last_login_at = utcnow()
+    glass = {"break_glass": True, **({"reason": reason} if refusal else {})}
     record_event(
         db, "user.login", actor=str(user.id), target=email, ip=client.ip,
-        detail=None if password_login else {"break_glass": True},
+        detail=glass if reason else None,
     )  # fmt: skip
     return user, token
+
+
+async def revoke_session(db: AsyncSession, token: str) -> uuid.UUID | None:
+    """End the session of ``token`` if it is live (committed with ``db``); answers its user's
+    id. Used when another sign-in replaces the browser's session (sessions rotate)."""
+    return await _revoke(db, token)
 
 
 async def _revoke(db: AsyncSession, token: str) -> uuid.UUID | None:

@@ -16,7 +16,12 @@ from whitelabel.db.base import PlatformBase, TenantBase
 __all__ = ["TENANT_MODEL_MODULES", "platform_metadata", "tenant_metadata_unqualified"]
 
 PLATFORM_MODEL_MODULES = ("tenants.models", "whitelabel.mail.models")
-TENANT_MODEL_MODULES = ("whitelabel.tenant_data", "whitelabel.accounts.models", "themes.models")
+TENANT_MODEL_MODULES = (
+    "whitelabel.tenant_data",
+    "whitelabel.accounts.models",
+    "themes.models",
+    "sso.models",
+)
 
 
 def platform_metadata() -> MetaData:

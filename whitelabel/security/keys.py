@@ -14,7 +14,7 @@ import hmac
 from whitelabel.errors import SettingsError
 from whitelabel.settings import Settings
 
-__all__ = ["derive_key", "sign", "verify"]
+__all__ = ["derive_key", "derive_key_from", "sign", "verify"]
 
 
 def derive_key(settings: Settings, purpose: str) -> bytes:
@@ -25,7 +25,12 @@ def derive_key(settings: Settings, purpose: str) -> bytes:
     """
     if not settings.secret_key:
         raise SettingsError("WHITELABEL_SECRET_KEY", "set (it signs sessions and links)")
-    return hmac.new(settings.secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+    return derive_key_from(settings.secret_key, purpose)
+
+
+def derive_key_from(secret: str, purpose: str) -> bytes:
+    """The 32-byte key for ``purpose`` from one secret key (the current or a previous one)."""
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
 
 
 def sign(key: bytes, *parts: str) -> str:
