@@ -5,7 +5,8 @@ Needs only Python 3.11+ and git. It creates ``.venv`` (once), installs the locke
 (``requirements.lock``, hash-checked) and whitelabel itself in editable mode, then runs:
 
 * ``demo [args]``  - ``whitelabel demo`` on the embedded PostgreSQL (no database to install);
-* ``test [args]``  - the whole test suite (embedded PostgreSQL unless ``DATABASE_URL`` is set);
+* ``test [args]``  - the whole test suite (embedded PostgreSQL unless ``DATABASE_URL`` is set;
+  with ``DATABASE_URL``, in one worker process per core, each on a database of its own);
 
 When ``npm`` is on the PATH, ``demo`` and ``test`` also install the npm packages of the real
 protocol peers (``tests/peers/package-lock.json``: a SAML IdP and an OpenID Provider that the SSO
@@ -89,7 +90,10 @@ def main(argv: list[str]) -> int:
         return run(str(BIN / "whitelabel"), "demo", *rest)
     if task == "test":
         ensure_peers()
-        return run(str(BIN / "python"), "-m", "pytest", *rest)
+        # On a server each pytest-xdist worker gets a database of its own (tests/conftest.py);
+        # the embedded server has one test database, so it runs in one process.
+        parallel = ["-n", "auto"] if os.environ.get("DATABASE_URL") and "-n" not in rest else []
+        return run(str(BIN / "python"), "-m", "pytest", *parallel, *rest)
     if task == "lint":
         return run(str(BIN / "ruff"), "check", ".") or run(str(BIN / "mypy"))
     if task == "run":

@@ -20,6 +20,7 @@ browser (``sso.flows.take_flow``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response
@@ -38,14 +39,32 @@ from whitelabel.accounts.pages import safe_next
 from whitelabel.context import TenantContext
 from whitelabel.tenant_data import record_event
 
-__all__ = ["BROWSER_COOKIE", "binds_browser", "browser_cookie", "complete", "fail"]
+__all__ = [
+    "BROWSER_COOKIE",
+    "BROWSER_COOKIE_SECURE",
+    "binds_browser",
+    "browser_cookie",
+    "browser_token",
+    "complete",
+    "fail",
+    "forget_browser",
+]
 
 log = logging.getLogger("whitelabel.sso")
 
 AnyRequest = Request[Any, Any, Any]
 
-#: The random cookie binding a sign-in flow to the browser that started it (path ``/sso/``).
+#: The random cookie binding a sign-in flow to the browser that started it. Over https it is
+#: ``__Host-wl_sso`` (Secure, path ``/``, no Domain): a sibling tenant host, which shares the
+#: base domain, cannot plant one to push its own flow into a victim's browser (login CSRF).
+#: Over plain http (the demo, loopback tests) browsers refuse that prefix: ``wl_sso``, path
+#: ``/sso/``.
 BROWSER_COOKIE = "wl_sso"
+BROWSER_COOKIE_SECURE = "__Host-wl_sso"
+
+
+def _secure(request: AnyRequest) -> bool:
+    return bool(request.scope["scheme"] == "https")
 
 
 def browser_cookie(request: AnyRequest, token: str, *, cross_site_post: bool) -> Cookie:
@@ -53,11 +72,11 @@ def browser_cookie(request: AnyRequest, token: str, *, cross_site_post: bool) ->
     only ``SameSite=None`` cookies, and those must be ``Secure``: so a SAML flow started over
     plain http (the demo, loopback tests) sets a Lax cookie that will not come back, and its
     flow is not bound to the browser (the caller stores an empty hash)."""
-    secure = request.scope["scheme"] == "https"
+    secure = _secure(request)
     return Cookie(
-        key=BROWSER_COOKIE,
+        key=BROWSER_COOKIE_SECURE if secure else BROWSER_COOKIE,
         value=token,
-        path="/sso/",
+        path="/" if secure else "/sso/",
         max_age=int(FLOW_LIFETIME.total_seconds()),
         httponly=True,
         samesite="none" if cross_site_post and secure else "lax",
@@ -65,10 +84,23 @@ def browser_cookie(request: AnyRequest, token: str, *, cross_site_post: bool) ->
     )
 
 
+def browser_token(request: AnyRequest) -> str | None:
+    """The flow cookie this request carries (the name :func:`browser_cookie` uses on its scheme)."""
+    return request.cookies.get(BROWSER_COOKIE_SECURE if _secure(request) else BROWSER_COOKIE)
+
+
+def forget_browser(response: Response[Any], request: AnyRequest) -> None:
+    """Remove the flow cookie once the sign-in is over."""
+    if _secure(request):
+        response.delete_cookie(BROWSER_COOKIE_SECURE, path="/")
+    else:
+        response.delete_cookie(BROWSER_COOKIE, path="/sso/")
+
+
 def binds_browser(request: AnyRequest, *, cross_site_post: bool) -> bool:
     """Whether a flow started by this request can be bound to the browser (see
     :func:`browser_cookie`)."""
-    return not cross_site_post or request.scope["scheme"] == "https"
+    return not cross_site_post or _secure(request)
 
 
 async def complete(
@@ -80,10 +112,13 @@ async def complete(
     identity: ExternalIdentity,
     *,
     next_path: str = "/",
+    after_sign_in: Callable[[AsyncSession], Awaitable[None]] | None = None,
 ) -> Response[Any]:
     """Sign the identity in (or, for a test flow, report what would happen); commits ``db``.
 
     ``flow`` is ``None`` for an IdP-initiated SAML sign-in (allowed by the connection).
+    ``after_sign_in`` runs in the same transaction once the identity is linked and the session
+    started (SAML keeps what Single Logout needs); not for test flows or refusals.
     """
     client = accounts.Client.of(request)
     if flow is not None and flow.test:
@@ -96,6 +131,9 @@ async def complete(
     if old:
         await accounts.revoke_session(db, old)
     token = await accounts.start_session(db, user, client)
+    if after_sign_in is not None:
+        await db.flush()
+        await after_sign_in(db)
     record_event(
         db, "user.login", actor=str(user.id), target=user.email, ip=client.ip,
         detail={"sso": str(connection.id), "method": connection.type},
@@ -103,7 +141,7 @@ async def complete(
     await db.commit()
     target = safe_next(flow.next_path if flow is not None else next_path)
     response = Redirect(target, status_code=303, cookies=session_cookies(request, tenant, token))
-    response.delete_cookie(BROWSER_COOKIE, path="/sso/")
+    forget_browser(response, request)
     return response
 
 
@@ -164,30 +202,30 @@ async def fail(
 
     For a test flow the page is the test report with the error.
     """
+    # A rollback expires every ORM object of the session: read what the page needs first.
+    connection_id = connection.id if connection is not None else None
+    connection_name = connection.name if connection is not None else None
     await db.rollback()
     log.warning(
         "sso sign-in refused: %s",
         rejected.code,
-        extra={
-            "connection": str(connection.id) if connection else None,
-            "reason": rejected.message,
-        },
+        extra={"connection": str(connection_id) if connection_id else None},
     )
-    if connection is not None:
+    if connection_id is not None:
         await record_failure(
             db,
-            connection_id=connection.id,
+            connection_id=connection_id,
             rejected=rejected,
             ip=accounts.Client.of(request).ip,
             test=test,
         )
         await db.commit()
-    if test and connection is not None:
+    if test and connection_id is not None:
         return Template(
             "sso/test_result.html",
             context={
                 "tenant": tenant,
-                "connection": connection,
+                "connection": {"id": connection_id, "name": connection_name},
                 "identity": None,
                 "mapped": None,
                 "outcome": {"ok": False, "code": rejected.code, "message": rejected.message},
@@ -201,7 +239,7 @@ async def fail(
             "tenant": tenant,
             "code": rejected.code,
             "message": rejected.message,
-            "connection_name": connection.name if connection else None,
+            "connection_name": connection_name,
         },
         status_code=400,
     )

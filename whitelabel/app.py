@@ -8,6 +8,7 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins import PluginProtocol
 
+from sso.plugin import SsoPlugin
 from tenants.plugin import TenancyPlugin
 from themes.plugin import ThemesPlugin
 from whitelabel.accounts import AccountsPlugin
@@ -50,6 +51,7 @@ def create_app(
             MailPlugin(runtime),
             PagesPlugin(),
             AccountsPlugin(),
+            SsoPlugin(runtime),
             *plugins,
         ],
         openapi_config=OpenAPIConfig(title="whitelabel", version="0.1.0", path="/schema"),

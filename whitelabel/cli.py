@@ -118,11 +118,12 @@ def demo(host: str, port: int, no_serve: bool) -> None:
 
 
 def _register_plugin_commands() -> None:
+    from sso.plugin import SsoPlugin
     from tenants.plugin import TenancyPlugin
     from whitelabel.accounts.plugin import AccountsPlugin
     from whitelabel.mail.plugin import MailPlugin
 
-    for plugin in (TenancyPlugin(), MailPlugin(), AccountsPlugin()):
+    for plugin in (TenancyPlugin(), MailPlugin(), AccountsPlugin(), SsoPlugin()):
         plugin.on_cli_init(cli)
 
 

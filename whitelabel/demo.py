@@ -155,8 +155,11 @@ def run_demo(*, host: str = "127.0.0.1", port: int = 8000, serve: bool = True) -
     settings = Settings.from_env(allow_insecure_secret=True)
     if settings.secret_key is None:
         settings = replace(settings, secret_key=demo_secret(settings.data_dir))
-    # Links the demo prints or mails point at its own plain-http server.
-    settings = replace(settings, public_url_scheme="http", public_port=port)
+    # Links the demo prints or mails point at its own plain-http server; its identity provider
+    # runs on this machine over plain http (whitelabel.demo_sso).
+    settings = replace(
+        settings, public_url_scheme="http", public_port=port, sso_allow_loopback=True
+    )
     runtime = Runtime.start(settings)
     report = upgrade_fleet(runtime.db.sync_engine, schema_pool=runtime.settings.schema_pool)
     if not report.ok:
@@ -181,6 +184,19 @@ def run_demo(*, host: str = "127.0.0.1", port: int = 8000, serve: bool = True) -
     if not serve:
         runtime.db.sync_engine.dispose()
         return
+    from whitelabel.demo_sso import NAME, start_demo_idp
+
+    slug, name, _ = DEMO_TENANTS[0]
+    idp = start_demo_idp(runtime, slug, port + 1)
+    if isinstance(idp, str):
+        click.echo(f"Single sign-on demo: off ({idp}).")
+    else:
+        login = tenant_base_url(runtime.settings, runtime.tenants.get(slug)) + "/login"
+        click.echo(
+            f'Single sign-on: on {login} choose "Sign in with {NAME}" (a real OpenID '
+            f"Provider at {idp.issuer}); any login works there: ada signs in as "
+            "ada@example.test, a new member."
+        )
     click.echo("Ctrl+C stops the server.")
     import uvicorn
 
@@ -188,4 +204,8 @@ def run_demo(*, host: str = "127.0.0.1", port: int = 8000, serve: bool = True) -
 
     os.environ.setdefault("WHITELABEL_SECRET_KEY", runtime.settings.secret_key or "")
     app = create_app(runtime=runtime)
-    uvicorn.run(app, host=host, port=port, log_config=None)
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None)
+    finally:
+        if not isinstance(idp, str):
+            idp.stop()

@@ -45,6 +45,16 @@ API_ROUTES = [
     ("GET", "/api/v1/admin/theme/versions"),
     ("POST", "/api/v1/admin/theme/versions/{id}/restore"),
     ("GET", "/api/v1/admin/theme/preview.css"),
+    ("GET", "/api/v1/admin/sso/connections"),
+    ("POST", "/api/v1/admin/sso/connections"),
+    ("GET", "/api/v1/admin/sso/connections/{id}"),
+    ("PATCH", "/api/v1/admin/sso/connections/{id}"),
+    ("DELETE", "/api/v1/admin/sso/connections/{id}"),
+    ("GET", "/api/v1/admin/sso/connections/{id}/failures"),
+    ("POST", "/api/v1/admin/sso/connections/{id}/test"),
+    ("POST", "/api/v1/admin/sso/connections/{id}/metadata/refresh"),
+    ("POST", "/api/v1/admin/sso/connections/{id}/keys/rollover"),
+    ("POST", "/api/v1/admin/sso/connections/{id}/keys/rollover/finish"),
 ]
 
 #: The admin HTML pages: they guard themselves so that anonymous visitors are sent to sign in.
@@ -56,12 +66,20 @@ PAGE_ROUTES = [
     ("GET", "/admin/branding/preview/{id}"),
     ("POST", "/admin/branding/versions/{id}/restore"),
     ("GET", "/admin/branding/static/{id}"),
+    ("GET", "/admin/sso"),
+    ("POST", "/admin/sso"),
+    ("GET", "/admin/sso/{id}"),
+    ("POST", "/admin/sso/{id}"),
+    ("GET", "/admin/sso/{id}/delete"),
+    ("POST", "/admin/sso/{id}/delete"),
 ]
 
 BODIES = {
     "PATCH /api/v1/admin/users/{id}": {"role": "admin"},
     "POST /api/v1/admin/invitations": {"email": "new@example.org", "role": "admin"},
     "PATCH /api/v1/admin/auth-settings": {"self_signup": False},
+    "POST /api/v1/admin/sso/connections": {"type": "saml", "name": "Guarded"},
+    "PATCH /api/v1/admin/sso/connections/{id}": {"name": "Renamed"},
 }
 
 

@@ -10,13 +10,23 @@ form carries the CSRF token of ``whitelabel.security.csrf``. Form posts that suc
 from whitelabel.accounts.pages._admin import AdminUsersPageController
 from whitelabel.accounts.pages._common import CSP, PAGE_HEADERS, safe_next
 from whitelabel.accounts.pages._links import LinkPagesController
-from whitelabel.accounts.pages._sign_in import SignInPagesController
+from whitelabel.accounts.pages._sign_in import (
+    SSO_SIGN_IN,
+    SignInPagesController,
+    SsoButton,
+    SsoOffer,
+    SsoSignIn,
+)
 
 __all__ = [
     "CSP",
     "PAGE_HEADERS",
+    "SSO_SIGN_IN",
     "AdminUsersPageController",
     "LinkPagesController",
     "SignInPagesController",
+    "SsoButton",
+    "SsoOffer",
+    "SsoSignIn",
     "safe_next",
 ]
