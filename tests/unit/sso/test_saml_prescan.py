@@ -7,7 +7,6 @@ them); ``test_saml_validate.py`` runs the same defences on responses a real IdP 
 from __future__ import annotations
 
 import base64
-import time
 import zlib
 
 import pytest
@@ -255,8 +254,10 @@ def test_the_expected_root_is_enforced() -> None:
     )
 
 
-def test_an_xslt_transform_is_refused_in_well_under_100_ms_of_cpu() -> None:
-    # The XSLT a real attack carries: read a local file, loop.
+def test_an_xslt_transform_is_refused_before_any_stylesheet_runs() -> None:
+    # The XSLT a real attack carries: read a local file. The pre-scan refuses it on the
+    # Transform's algorithm alone; benchmarks/sso_acs.py prints the CPU this costs (no timing
+    # assertions in tests).
     stylesheet = (
         '<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="1.0">'
         '<xsl:template match="/"><xsl:copy-of select="document(\'file:///etc/passwd\')"/>'
@@ -268,13 +269,10 @@ def test_an_xslt_transform_is_refused_in_well_under_100_ms_of_cpu() -> None:
         )
     )
 
-    started = time.process_time()
-    for _ in range(100):
-        with pytest.raises(SsoRejected):
-            prescan(xml)
-    per_call = (time.process_time() - started) / 100
+    with pytest.raises(SsoRejected) as refused:
+        prescan(xml)
 
-    assert per_call < 0.01
+    assert refused.value.code == "saml_transform_refused"
 
 
 # -- decode_saml_message --------------------------------------------------------------------
@@ -320,13 +318,3 @@ def test_bad_encodings_are_refused(value: str, redirect: bool, code: str) -> Non
         decode_saml_message(value, redirect_binding=redirect)
 
     assert caught.value.code == code
-
-
-def test_a_deflate_bomb_costs_little_cpu() -> None:
-    bomb = deflate_bomb()
-
-    started = time.process_time()
-    with pytest.raises(SsoRejected):
-        decode_saml_message(bomb, redirect_binding=True)
-
-    assert time.process_time() - started < 0.1

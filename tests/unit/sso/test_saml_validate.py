@@ -7,7 +7,6 @@ one is refused by the other.
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -174,19 +173,8 @@ def test_every_attack_code_is_a_documented_code(code: str) -> None:
     assert code in MESSAGES
 
 
-@pytest.mark.parametrize(
-    "name", ["XSLT transform", "DTD with external entity (XXE)", "billion laughs", "oversized"]
-)
-def test_expensive_looking_attacks_cost_little_cpu(
-    idp: InProcessIdp, kit: AttackKit, name: str
-) -> None:
-    hostile = ATTACKS[name].build(kit)
-
-    started = time.process_time()
-    _refusal(_validate, SP_A, idp.idp_config(), hostile.saml_response, kit.request_id)
-    spent = time.process_time() - started
-
-    assert spent < 0.1
+# The CPU the expensive-looking attacks cost is printed by benchmarks/sso_acs.py (tests make no
+# timing assertions).
 
 
 # Which tenant's values each field of the response carries, when tenant B's connection
