@@ -29,6 +29,7 @@ from sso._fields import (
     email_domain,
     json_object,
 )
+from sso.errors import SsoRejected
 from sso.models import CONNECTION_TYPES, SsoConnection
 from sso.secrets import SecretBox
 from whitelabel.accounts.service import Client
@@ -42,6 +43,7 @@ __all__ = [
     "COMMON_FIELDS",
     "MAX_CONNECTIONS",
     "ConnectionContext",
+    "connection_disabled",
     "connection_document",
     "create_connection",
     "delete_connection",
@@ -53,6 +55,7 @@ __all__ = [
     "password_sign_in_policy",
     "protocol",
     "route_email",
+    "sign_in_connection",
     "sign_in_test_url",
     "update_connection",
 ]
@@ -273,6 +276,34 @@ async def connection_document(db: AsyncSession, connection: SsoConnection) -> di
     }
     document.update(await protocol(connection.type).document(db, connection))
     return document
+
+
+async def sign_in_connection(db: AsyncSession, raw_id: str, kind: str) -> SsoConnection:
+    """The tenant's connection ``raw_id`` of protocol ``kind``, for a browser sign-in route:
+    detached from ``db`` (only read there, so the rollback after a refusal cannot expire it,
+    and an expired object would be reloaded lazily, which an AsyncSession refuses).
+
+    Raises:
+        NotFound: ``sso_connection_not_found``: a malformed id, no such connection in this
+            tenant, or one of the other protocol.
+    """
+    try:
+        key: uuid.UUID | None = uuid.UUID(raw_id)
+    except ValueError:
+        key = None
+    found = await db.get(SsoConnection, key) if key is not None else None
+    if found is None or found.type != kind:
+        raise NotFound("There is no such sign-in connection.", code="sso_connection_not_found")
+    db.expunge(found)
+    return found
+
+
+def connection_disabled() -> SsoRejected:
+    """The refusal of a sign-in through a connection an admin turned off."""
+    return SsoRejected(
+        "sso_connection_disabled",
+        "Signing in through this connection is turned off; an admin can turn it on.",
+    )
 
 
 async def enabled_connections(db: AsyncSession) -> list[SsoConnection]:

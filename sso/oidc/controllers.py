@@ -25,7 +25,6 @@ the branded 404 ``sso_connection_not_found``. Pages carry ``PAGE_HEADERS``.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -33,7 +32,6 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from litestar import Controller, Response, get
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from sso.errors import SsoRejected
 from sso.finish import browser_cookie, browser_token, complete, fail
@@ -53,12 +51,12 @@ from sso.oidc.runtime import (
 from sso.oidc.tokens import OidcIdentity
 from sso.provisioning import ExternalIdentity
 from sso.secrets import SecretUnreadable, secret_context
+from sso.service import connection_disabled, sign_in_connection
 from tenants.hosts import InvalidHost, normalise_host
 from whitelabel.accounts.pages import PAGE_HEADERS, safe_next
 from whitelabel.accounts.pages._common import AnyRequest, admin_or_refusal
 from whitelabel.context import TenantContext
 from whitelabel.deps import CurrentTenant, DbSession, RuntimeDep
-from whitelabel.errors import NotFound
 from whitelabel.runtime import Runtime
 
 __all__ = ["OIDC_CONTROLLERS", "OidcSignInController", "claims_as_attributes", "state_handle"]
@@ -111,32 +109,6 @@ def _external(identity: OidcIdentity) -> ExternalIdentity:
         email=identity.email,
         email_verified=identity.email_verified,
         attributes=claims_as_attributes(identity.claims),
-    )
-
-
-async def _connection(db: AsyncSession, raw_id: str) -> SsoConnection:
-    """The tenant's OIDC connection ``raw_id``.
-
-    Raises:
-        NotFound: ``sso_connection_not_found`` (unknown, malformed id, or not OIDC).
-    """
-    try:
-        key = uuid.UUID(raw_id)
-    except ValueError:
-        key = None
-    found = await db.get(SsoConnection, key) if key is not None else None
-    if found is None or found.type != "oidc":
-        raise NotFound("There is no such sign-in connection.", code="sso_connection_not_found")
-    # Only read here: detached, so the rollback in fail() cannot expire it (an expired object
-    # would be reloaded lazily, which an AsyncSession refuses).
-    db.expunge(found)
-    return found
-
-
-def _disabled() -> SsoRejected:
-    return SsoRejected(
-        "sso_connection_disabled",
-        "Signing in through this connection is turned off; an admin can turn it on.",
     )
 
 
@@ -260,7 +232,7 @@ class OidcSignInController(Controller):
         (``sso_connection_disabled``, discovery and configuration errors).
         """
         db = db_session
-        connection = await _connection(db, connection_id)
+        connection = await sign_in_connection(db, connection_id, "oidc")
         test = test_ == "1"
         next_path = safe_next(next_)
         if test:
@@ -272,7 +244,7 @@ class OidcSignInController(Controller):
         oidc = oidc_runtime(runtime.settings)
         try:
             if not connection.enabled and not test:
-                raise _disabled()
+                raise connection_disabled()
             client = load_client(connection, tenant.id, oidc.box)
             query = {"next": next_path, **({"test": "1"} if test else {})}
             hop = _hop(request, runtime, tenant, connection, client, query)
@@ -322,7 +294,7 @@ class OidcSignInController(Controller):
         """The provider's redirect back: sign in (303 to the flow's ``next``), or for a test
         flow the test report; any refusal is the failure page (400) and a failure record."""
         db = db_session
-        connection = await _connection(db, connection_id)
+        connection = await sign_in_connection(db, connection_id, "oidc")
         oidc = oidc_runtime(runtime.settings)
         flow: SsoFlow | None = None
         try:
@@ -338,7 +310,7 @@ class OidcSignInController(Controller):
             # the flow usable again (fail() rolls the transaction back).
             await db.commit()
             if not flow.test and not connection.enabled:
-                raise _disabled()
+                raise connection_disabled()
             try:
                 verifier = oidc.box.open(
                     flow.code_verifier or "",

@@ -45,7 +45,14 @@ from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sso.errors import SsoRejected
-from sso.finish import BROWSER_COOKIE, binds_browser, browser_cookie, complete, fail
+from sso.finish import (
+    binds_browser,
+    browser_cookie,
+    browser_token,
+    complete,
+    fail,
+    forget_browser,
+)
 from sso.flows import (
     browser_hash,
     new_browser_token,
@@ -70,7 +77,6 @@ from sso.saml.errors import reject
 from sso.saml.prescan import MAX_ENCODED_BYTES
 from sso.saml.runtime import (
     NAMEID_EMAIL,
-    connection_disabled,
     end_user_sessions,
     identity_of_subject,
     identity_of_user,
@@ -81,9 +87,9 @@ from sso.saml.runtime import (
     peek_logout_response,
     remember_session_facts,
     saml_box,
-    saml_connection,
     want_assertions_signed,
 )
+from sso.service import connection_disabled, sign_in_connection
 from tenants.hosts import InvalidHost, normalise_host
 from whitelabel.accounts import service as accounts
 from whitelabel.accounts.cookies import clear_session_cookies
@@ -211,7 +217,7 @@ class SamlController(Controller):
     ) -> Response[Any]:
         """The connection's SP metadata, for its identity provider to import."""
         db = db_session
-        connection = await saml_connection(db, connection_id)
+        connection = await sign_in_connection(db, connection_id, "saml")
         try:
             sp = await load_sp(db, connection, tenant.id, saml_box(runtime.settings))
             document = sp_metadata(sp, want_assertions_signed=want_assertions_signed(connection))
@@ -238,7 +244,7 @@ class SamlController(Controller):
         else, the failure page (``sso_connection_disabled``, configuration errors).
         """
         db = db_session
-        connection = await saml_connection(db, connection_id)
+        connection = await sign_in_connection(db, connection_id, "saml")
         test = test_ == "1"
         next_path = safe_next(next_)
         if test:
@@ -286,7 +292,7 @@ class SamlController(Controller):
         """The IdP's response (HTTP-POST): sign in (303 to the flow's ``next``), or for a test
         flow the test report; any refusal is the failure page (400) and a failure record."""
         db = db_session
-        connection = await saml_connection(db, connection_id)
+        connection = await sign_in_connection(db, connection_id, "saml")
         flow: SsoFlow | None = None
         test = False
         try:
@@ -298,7 +304,7 @@ class SamlController(Controller):
                     connection_id=connection.id,
                     kind="saml",
                     handle=in_response_to,
-                    browser=browser_hash(request.cookies.get(BROWSER_COOKIE)),
+                    browser=browser_hash(browser_token(request)),
                 )
                 test = flow.test
                 # Used up for good before the response is checked: a refusal below rolls the
@@ -359,7 +365,7 @@ class SamlController(Controller):
         connection or the IdP has no SLO address). A link followed from another site goes to
         the sign-out page instead (no logout by a cross-site request)."""
         db = db_session
-        connection = await saml_connection(db, connection_id)
+        connection = await sign_in_connection(db, connection_id, "saml")
         if request.headers.get("sec-fetch-site") == "cross-site":
             return Redirect("/logout", status_code=303)
         token = request.cookies.get(SESSION_COOKIE)
@@ -421,7 +427,7 @@ class SamlController(Controller):
         ``/``), or its LogoutRequest (the person's sessions end; 303 back with our signed
         LogoutResponse). Refusals are the failure page (400) and a failure record."""
         db = db_session
-        connection = await saml_connection(db, connection_id)
+        connection = await sign_in_connection(db, connection_id, "saml")
         query = request.scope["query_string"].decode("latin-1")
         try:
             sp = await load_sp(db, connection, tenant.id, saml_box(runtime.settings))
@@ -433,7 +439,7 @@ class SamlController(Controller):
                     connection_id=connection.id,
                     kind="saml",
                     handle=logout_handle(answered),
-                    browser=browser_hash(request.cookies.get(BROWSER_COOKIE)),
+                    browser=browser_hash(browser_token(request)),
                 )
                 await db.commit()
             outcome = process_logout(sp, idp, query_string=query, expected_request_id=answered)
@@ -441,7 +447,7 @@ class SamlController(Controller):
             return await fail(request, db, tenant, connection, rejected, test=False)
         if isinstance(outcome, LogoutCompleted):
             done = Redirect("/", status_code=303)
-            done.delete_cookie(BROWSER_COOKIE, path="/sso/")
+            forget_browser(done, request)
             return done
         response = Redirect(outcome.redirect_url, status_code=303)
         identity = await identity_of_subject(db, connection.id, outcome.name_id)

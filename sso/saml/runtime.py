@@ -40,12 +40,10 @@ from sso.saml.prescan import safe_parser
 from sso.secrets import SecretBox, SecretUnreadable, secret_context
 from whitelabel.accounts.models import Session
 from whitelabel.db.base import utcnow
-from whitelabel.errors import NotFound
 from whitelabel.settings import Settings
 
 __all__ = [
     "NAMEID_EMAIL",
-    "connection_disabled",
     "end_user_sessions",
     "identity_of_subject",
     "identity_of_user",
@@ -56,7 +54,6 @@ __all__ = [
     "peek_logout_response",
     "remember_session_facts",
     "saml_box",
-    "saml_connection",
     "want_assertions_signed",
 ]
 
@@ -75,33 +72,6 @@ def saml_box(settings: Settings) -> SecretBox:
         SettingsError: ``WHITELABEL_SECRET_KEY`` is not set.
     """
     return SecretBox(settings)
-
-
-async def saml_connection(db: AsyncSession, raw_id: str) -> SsoConnection:
-    """The tenant's SAML connection ``raw_id``, detached from ``db`` (read only: a rollback
-    after a refusal cannot expire it).
-
-    Raises:
-        NotFound: ``sso_connection_not_found``: a malformed id, no such connection in this
-            tenant, or one that is not SAML.
-    """
-    try:
-        key: uuid.UUID | None = uuid.UUID(raw_id)
-    except ValueError:
-        key = None
-    found = await db.get(SsoConnection, key) if key is not None else None
-    if found is None or found.type != "saml":
-        raise NotFound("There is no such sign-in connection.", code="sso_connection_not_found")
-    db.expunge(found)
-    return found
-
-
-def connection_disabled() -> SsoRejected:
-    """The refusal of a sign-in through a connection an admin turned off."""
-    return SsoRejected(
-        "sso_connection_disabled",
-        "Signing in through this connection is turned off; an admin can turn it on.",
-    )
 
 
 def _misconfigured(name: str) -> SsoRejected:

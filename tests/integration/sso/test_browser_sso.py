@@ -16,18 +16,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from sso.saml import parse_idp_metadata
 from tenants.schemas import TenantView
-from tests.conftest import require_program
-from tests.integration.test_browser_landing import CHROMIUM_ARGS
 from tests.sso_support.connections import add_oidc_connection, add_saml_connection, saml_sp
 from tests.sso_support.oidc_provider import PeerClient, oidc_provider
 from tests.sso_support.saml_idp import key_pair
@@ -45,20 +42,9 @@ def _screenshot(page: Page, name: str) -> None:
         page.screenshot(path=str(IMAGES / name), full_page=True)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require_program("chromium", "the page tests drive Debian's Chromium through Playwright")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context()
+def context(chromium: Browser) -> Iterator[BrowserContext]:
+    context = chromium.new_context()
     yield context
     context.close()
 

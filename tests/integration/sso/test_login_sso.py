@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -16,13 +15,11 @@ from typing import Any
 import httpx
 import pytest
 from markupsafe import escape
-from playwright.sync_api import Browser, ConsoleMessage, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage
 
 from sso.models import SsoConnection
 from tenants.schemas import TenantView
-from tests.conftest import require_program
 from tests.integration.accounts_support import PASSWORD, sign_up
-from tests.integration.test_browser_landing import CHROMIUM_ARGS
 from whitelabel.app import create_app
 from whitelabel.runtime import Runtime
 from whitelabel.testing import LiveServer, TenantFactory, host_client, wait_for_route
@@ -304,17 +301,6 @@ def test_a_password_refused_by_enforced_sso_links_to_the_connection(
 
 
 # --- in a real browser -------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    require_program("chromium", "the page tests drive Debian's Chromium through Playwright")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 def test_a_browser_follows_email_first_routing_under_the_pages_csp(

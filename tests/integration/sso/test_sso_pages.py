@@ -13,7 +13,6 @@ import functools
 import html
 import os
 import re
-import shutil
 import threading
 import uuid
 from collections.abc import Iterator
@@ -26,15 +25,13 @@ from typing import Any
 import httpx
 import pytest
 from markupsafe import escape
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 from sqlalchemy import func, select
 
 from sso.models import SsoConnection, SsoFailure
 from sso.saml import SigningKeyPair, generate_signing_pair
 from tenants.schemas import TenantView
-from tests.conftest import require_program
 from tests.integration.accounts_support import PASSWORD, sign_up
-from tests.integration.test_browser_landing import CHROMIUM_ARGS
 from tests.sso_support.oidc_provider import OidcPeer, PeerClient, oidc_provider
 from whitelabel.accounts.models import User
 from whitelabel.app import create_app
@@ -743,17 +740,6 @@ def test_hostile_input_gets_clear_errors(sites: tuple[Site, Site], runtime: Runt
 
 
 # --- in a real browser -------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    require_program("chromium", "the page tests drive Debian's Chromium through Playwright")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 def _sign_in_at_the_provider(page: Page, origin: str, user: str) -> None:
