@@ -20,8 +20,9 @@ browser (``sso.flows.take_flow``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
@@ -32,11 +33,13 @@ from sso.errors import SsoRejected
 from sso.flows import FLOW_LIFETIME, record_failure
 from sso.models import SsoConnection, SsoFlow
 from sso.provisioning import ExternalIdentity, map_attributes, sign_in_identity
+from tenants.hosts import InvalidHost, normalise_host
 from whitelabel.accounts import service as accounts
 from whitelabel.accounts.cookies import session_cookies
 from whitelabel.accounts.deps import SESSION_COOKIE
 from whitelabel.accounts.pages import safe_next
 from whitelabel.context import TenantContext
+from whitelabel.runtime import Runtime
 from whitelabel.tenant_data import record_event
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "complete",
     "fail",
     "forget_browser",
+    "login_host_hop",
 ]
 
 log = logging.getLogger("whitelabel.sso")
@@ -101,6 +105,40 @@ def binds_browser(request: AnyRequest, *, cross_site_post: bool) -> bool:
     """Whether a flow started by this request can be bound to the browser (see
     :func:`browser_cookie`)."""
     return not cross_site_post or _secure(request)
+
+
+def login_host_hop(
+    request: AnyRequest,
+    runtime: Runtime,
+    tenant: TenantContext,
+    *,
+    return_url: str,
+    query: Mapping[str, str],
+    misconfigured: SsoRejected,
+) -> Response[Any] | None:
+    """A 303 to this same login on the host of ``return_url`` (the SAML ACS URL or the OIDC
+    redirect URI) when the request came to another host of the tenant, else None: the flow
+    cookie must be set on the host the IdP sends the browser back to.
+
+    Raises:
+        SsoRejected: ``misconfigured``: ``return_url`` is not on a host of this tenant.
+    """
+    target = urlsplit(return_url)
+    try:
+        there = normalise_host(target.netloc)
+    except InvalidHost:
+        there = ""
+    try:
+        here = normalise_host(request.headers.get("host"))
+    except InvalidHost:  # the tenancy middleware admitted it; be safe anyway
+        here = ""
+    if here == there:
+        return None
+    owner = runtime.resolver.resolve(there) if there else None
+    if owner is None or owner.id != tenant.id:
+        raise misconfigured
+    url = urlunsplit((target.scheme, target.netloc, request.scope["path"], urlencode(query), ""))
+    return Redirect(url, status_code=303)
 
 
 async def complete(

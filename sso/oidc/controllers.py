@@ -27,14 +27,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from litestar import Controller, Response, get
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 
 from sso.errors import SsoRejected
-from sso.finish import browser_cookie, browser_token, complete, fail
+from sso.finish import browser_cookie, browser_token, complete, fail, login_host_hop
 from sso.flows import browser_hash, new_browser_token, start_flow, take_flow
 from sso.models import SsoConnection, SsoFlow
 from sso.oidc.discovery import ProviderMetadata
@@ -141,31 +141,22 @@ def _hop(
     client: OidcClient,
     query: Mapping[str, str],
 ) -> Response[Any] | None:
-    """A 303 to this login on the redirect URI's host when the request came to another host
-    of the tenant (the browser cookie must be set where the callback is), else None.
+    """:func:`~sso.finish.login_host_hop` to the redirect URI's host, once the redirect URI is
+    known to be this connection's callback.
 
     Raises:
         SsoRejected: ``oidc_connection_misconfigured``: the redirect URI is not a callback
             on a host of this tenant.
     """
-    there = _check_redirect_uri(client, connection)
-    try:
-        here = normalise_host(request.headers.get("host"))
-    except InvalidHost:  # the tenancy middleware admitted it; be safe anyway
-        here = ""
-    if here == there:
-        return None
-    owner = runtime.resolver.resolve(there)
-    if owner is None or owner.id != tenant.id:
-        raise SsoRejected(
+    _check_redirect_uri(client, connection)
+    return login_host_hop(
+        request, runtime, tenant, return_url=client.redirect_uri, query=query,
+        misconfigured=SsoRejected(
             "oidc_connection_misconfigured",
             "The connection's redirect URI is on a host that is not this tenant's.",
             {"field": "redirect_uri"},
-        )
-    target = urlsplit(client.redirect_uri)
-    path = f"/sso/oidc/{connection.id}/login"
-    url = urlunsplit((target.scheme, target.netloc, path, urlencode(query), ""))
-    return Redirect(url, status_code=303)
+        ),
+    )  # fmt: skip
 
 
 async def _metadata(

@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 import secrets
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
@@ -52,6 +51,7 @@ from sso.finish import (
     complete,
     fail,
     forget_browser,
+    login_host_hop,
 )
 from sso.flows import (
     browser_hash,
@@ -65,7 +65,6 @@ from sso.models import SsoConnection, SsoFlow
 from sso.provisioning import ExternalIdentity
 from sso.saml import (
     LogoutCompleted,
-    SpConfig,
     ValidatedAssertion,
     authn_request,
     logout_request,
@@ -90,15 +89,12 @@ from sso.saml.runtime import (
     want_assertions_signed,
 )
 from sso.service import connection_disabled, sign_in_connection
-from tenants.hosts import InvalidHost, normalise_host
 from whitelabel.accounts import service as accounts
 from whitelabel.accounts.cookies import clear_session_cookies
 from whitelabel.accounts.deps import SESSION_COOKIE
 from whitelabel.accounts.pages import PAGE_HEADERS, safe_next
 from whitelabel.accounts.pages._common import AnyRequest, admin_or_refusal
-from whitelabel.context import TenantContext
 from whitelabel.deps import CurrentTenant, DbSession, RuntimeDep
-from whitelabel.runtime import Runtime
 from whitelabel.tenant_data import record_event
 
 __all__ = ["MAX_ACS_BODY", "SAML_CONTROLLERS", "SamlController", "external_identity"]
@@ -149,42 +145,6 @@ async def _acs_form(request: AnyRequest) -> tuple[str, str | None]:
     if not isinstance(response, str) or isinstance(relay, UploadFile):
         raise reject("saml_malformed", "The form fields must be text.")
     return response, relay
-
-
-def _hop(
-    request: AnyRequest,
-    runtime: Runtime,
-    tenant: TenantContext,
-    sp: SpConfig,
-    query: dict[str, str],
-) -> Response[Any] | None:
-    """A 303 to this login on the ACS's host when the request came to another host of the
-    tenant (the browser cookie must be set where the IdP posts back), else None.
-
-    Raises:
-        SsoRejected: ``saml_connection_misconfigured``: the ACS URL is not on this tenant.
-    """
-    target = urlsplit(sp.acs_url)
-    try:
-        there = normalise_host(target.netloc)
-    except InvalidHost:
-        there = ""
-    try:
-        here = normalise_host(request.headers.get("host"))
-    except InvalidHost:  # the tenancy middleware admitted it; be safe anyway
-        here = ""
-    if here == there:
-        return None
-    owner = runtime.resolver.resolve(there) if there else None
-    if owner is None or owner.id != tenant.id:
-        raise SsoRejected(
-            "saml_connection_misconfigured",
-            "The connection's ACS URL is on a host that is not this tenant's.",
-            {"field": "acs_url"},
-        )
-    path = request.scope["path"]
-    url = urlunsplit((target.scheme, target.netloc, path, urlencode(query), ""))
-    return Redirect(url, status_code=303)
 
 
 async def _slo_refused(
@@ -259,7 +219,14 @@ class SamlController(Controller):
             sp = await load_sp(db, connection, tenant.id, saml_box(runtime.settings))
             idp = load_idp(connection)
             query = {"next": next_path, **({"test": "1"} if test else {})}
-            hop = _hop(request, runtime, tenant, sp, query)
+            hop = login_host_hop(
+                request, runtime, tenant, return_url=sp.acs_url, query=query,
+                misconfigured=SsoRejected(
+                    "saml_connection_misconfigured",
+                    "The connection's ACS URL is on a host that is not this tenant's.",
+                    {"field": "acs_url"},
+                ),
+            )  # fmt: skip
             if hop is not None:
                 return hop
             url, request_id = authn_request(sp, idp, relay_state=secrets.token_urlsafe(24))
