@@ -307,8 +307,7 @@ class Server:
         deadline = time.monotonic() + 30
         while True:
             if self.process.poll() is not None:
-                self._log.seek(0)
-                tail = self._log.read().decode(errors="replace")[-3000:]
+                tail = self.log_tail()
                 raise RuntimeError(f"the {self.kind} server exited:\n{tail}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
@@ -327,6 +326,11 @@ class Server:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of the server's output so far (to show why it failed)."""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-chars:]
 
     def stop(self) -> None:
         """Stop the server process (by its PID) and close its log."""

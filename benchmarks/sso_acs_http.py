@@ -56,9 +56,9 @@ def timed(
     wall = (time.perf_counter() - started) * 1000
     cpu = (server.stats(host)["cpu_us"] - before) / 1000
     if response.status_code != status:
-        server._log.seek(0)
-        tail = server._log.read().decode(errors="replace")[-3000:]
-        raise SystemExit(f"expected {status}, got {response.status_code}; server log:\n{tail}")
+        raise SystemExit(
+            f"expected {status}, got {response.status_code}; server log:\n{server.log_tail()}"
+        )
     return wall, cpu
 
 

@@ -112,8 +112,8 @@ def _external(identity: OidcIdentity) -> ExternalIdentity:
     )
 
 
-def _check_redirect_uri(client: OidcClient, connection: SsoConnection) -> str:
-    """The normalised host of the connection's redirect URI, which must be its callback here."""
+def _check_redirect_uri(client: OidcClient, connection: SsoConnection) -> None:
+    """Refuse a redirect URI that is not this connection's callback on a valid host."""
     target = urlsplit(client.redirect_uri)
     if target.scheme not in ("http", "https") or target.path != (
         f"/sso/oidc/{connection.id}/callback"
@@ -124,7 +124,7 @@ def _check_redirect_uri(client: OidcClient, connection: SsoConnection) -> str:
             {"field": "redirect_uri"},
         )
     try:
-        return normalise_host(target.netloc)
+        normalise_host(target.netloc)
     except InvalidHost as exc:
         raise SsoRejected(
             "oidc_connection_misconfigured",
